@@ -1,0 +1,2 @@
+/** `rx-identity/testing`: tools for testing code that uses rx-identity. */
+export {};
