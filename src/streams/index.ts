@@ -1,0 +1,23 @@
+export {
+  DEFAULT_REFRESH_POLICY,
+  baseRefreshTime,
+  forcedWindow,
+  maxJitter,
+  refreshTime,
+  resolveRefreshPolicy,
+  retryDelay,
+} from "./refresh-policy.js";
+export type { RefreshPolicyOptions } from "./refresh-policy.js";
+export { DEFAULT_MAX_SHORT_LIVED_KEYS, createTokenRegistry } from "./token-registry.js";
+export type { CreateTokenRegistryOptions } from "./token-registry.js";
+export { createUnrefScheduler, unrefScheduler } from "../operators/index.js";
+export type {
+  Acquire,
+  AcquiredToken,
+  Classify,
+  FailureClass,
+  RegistryEvent,
+  TokenKey,
+  TokenRegistry,
+  TokenRegistryOptions,
+} from "./types.js";

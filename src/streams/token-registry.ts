@@ -1,0 +1,494 @@
+import type { AccessToken } from "@azure/core-auth";
+import { Observable, ReplaySubject, share, throwError } from "rxjs";
+import type { SchedulerLike, Subscriber, Subscription } from "rxjs";
+import { AbortError, CredentialUnavailableError, InvalidArgumentError } from "../errors/index.js";
+import { clampDelay, dropStale, unrefScheduler } from "../operators/index.js";
+import {
+  forcedWindow,
+  refreshTime,
+  resolveRefreshPolicy,
+  retryDelay,
+  type RefreshPolicyOptions,
+} from "./refresh-policy.js";
+import type {
+  AcquiredToken,
+  FailureClass,
+  RegistryEvent,
+  TokenKey,
+  TokenRegistry,
+  TokenRegistryOptions,
+} from "./types.js";
+
+/** Options of {@link createTokenRegistry}. */
+export interface CreateTokenRegistryOptions<K extends TokenKey> extends TokenRegistryOptions<K> {
+  /**
+   * Refresh schedule, forced window and retry knobs, merged over `DEFAULT_REFRESH_POLICY`.
+   * @default DEFAULT_REFRESH_POLICY
+   */
+  readonly policy?: Partial<RefreshPolicyOptions> | undefined;
+  /**
+   * How many short-lived (claims) keys are remembered at most; the least recently used is
+   * forgotten first. Idle short-lived keys are forgotten at once anyway.
+   * @default 1_000
+   */
+  readonly maxShortLivedKeys?: number | undefined;
+}
+
+/** The default of {@link CreateTokenRegistryOptions.maxShortLivedKeys}. */
+export const DEFAULT_MAX_SHORT_LIVED_KEYS = 1_000;
+
+/** One acquisition with its retries: what `get` callers join. */
+interface Cycle {
+  readonly controller: AbortController;
+  readonly promise: Promise<AccessToken>;
+  readonly resolve: (token: AccessToken) => void;
+  readonly reject: (error: unknown) => void;
+  readonly startedAt: number;
+  /** `get` callers waiting for this cycle. */
+  waiters: number;
+  attempt: number;
+  /** The retry timer, between attempts. */
+  timer: Subscription | undefined;
+  done: boolean;
+}
+
+interface Entry<K extends TokenKey> {
+  readonly key: K;
+  token: AccessToken | undefined;
+  /** `Promise.resolve(token)`, cached so the fast path allocates nothing. */
+  resolved: Promise<AccessToken> | undefined;
+  refreshAt: number;
+  usableUntil: number;
+  /** After a failure while a usable token is served, no new attempt before this time. */
+  blockedUntil: number;
+  cycle: Cycle | undefined;
+  readonly connections: Set<Subscriber<AccessToken>>;
+  refreshTimer: Subscription | undefined;
+}
+
+const noop = (): void => undefined;
+
+function closedError(): CredentialUnavailableError {
+  return new CredentialUnavailableError(
+    "The credential was closed: it no longer gets tokens. Create a new credential to get tokens again.",
+  );
+}
+
+/**
+ * Creates the keyed, single-flight, self-refreshing token registry (see DESIGN.md
+ * "Semantics"): one shared token stream per key, a `get` fast path that answers from memory
+ * with a Map lookup and a clock read, background refresh while a stream is subscribed,
+ * retries with backoff and jitter that never outlive the current token, and `close()`.
+ *
+ * @example
+ * ```ts
+ * const registry = createTokenRegistry({
+ *   acquire: (key, signal) => fetchToken(key, signal),
+ *   classify: (err) => ({ transient: isAuthenticationError(err) && err.transient }),
+ * });
+ * const token = await registry.get({ id: "tenant|https://storage.azure.com/.default" });
+ * registry.stream(key).subscribe((t) => socket.reauthenticate(t.token));
+ * await registry.close();
+ * ```
+ */
+export function createTokenRegistry<K extends TokenKey>(
+  options: CreateTokenRegistryOptions<K>,
+): TokenRegistry<K> {
+  const { acquire, classify } = options;
+  const scheduler: SchedulerLike = options.scheduler ?? unrefScheduler;
+  const random = options.random ?? Math.random;
+  const onEvent = options.onEvent;
+  const policy = resolveRefreshPolicy(options.policy);
+  const maxShortLived = options.maxShortLivedKeys ?? DEFAULT_MAX_SHORT_LIVED_KEYS;
+  if (!Number.isInteger(maxShortLived) || maxShortLived < 1) {
+    throw new InvalidArgumentError(
+      `Expected \`maxShortLivedKeys\` to be a positive integer, got ${String(maxShortLived)}.`,
+    );
+  }
+
+  const entries = new Map<string, Entry<K>>();
+  const shortLived = new Map<string, Entry<K>>();
+  /** usableUntil of every token handed out, for `dropStale` on replayed values. */
+  const usableUntilOf = new WeakMap<AccessToken, number>();
+  let closed = false;
+
+  const emit = (event: RegistryEvent): void => {
+    if (onEvent === undefined) return;
+    try {
+      onEvent(event);
+    } catch {
+      // A throwing listener must not break token delivery.
+    }
+  };
+
+  const classifySafely = (error: unknown): FailureClass => {
+    try {
+      return classify(error);
+    } catch {
+      return { transient: false };
+    }
+  };
+
+  function entryFor(key: K): Entry<K> {
+    const map = key.shortLived === true ? shortLived : entries;
+    let entry = map.get(key.id);
+    if (entry !== undefined) {
+      if (map === shortLived) {
+        // Re-insert to mark it most recently used (Map keeps insertion order).
+        map.delete(key.id);
+        map.set(key.id, entry);
+      }
+      return entry;
+    }
+    entry = {
+      key,
+      token: undefined,
+      resolved: undefined,
+      refreshAt: Number.POSITIVE_INFINITY,
+      usableUntil: Number.NEGATIVE_INFINITY,
+      blockedUntil: Number.NEGATIVE_INFINITY,
+      cycle: undefined,
+      connections: new Set(),
+      refreshTimer: undefined,
+    };
+    map.set(key.id, entry);
+    if (map === shortLived && map.size > maxShortLived) {
+      const oldest = map.keys().next();
+      if (oldest.done !== true) {
+        // The evicted entry lives on for whoever still holds it; it is only unreachable
+        // for new callers, which bounds memory under a flood of distinct claims.
+        map.delete(oldest.value);
+        emit({ type: "key-evicted", keyId: oldest.value });
+      }
+    }
+    return entry;
+  }
+
+  function forgetIfIdle(entry: Entry<K>): void {
+    if (
+      entry.key.shortLived === true &&
+      entry.cycle === undefined &&
+      entry.connections.size === 0 &&
+      shortLived.get(entry.key.id) === entry
+    ) {
+      shortLived.delete(entry.key.id);
+    }
+  }
+
+  function hasUsableToken(entry: Entry<K>, now: number): boolean {
+    return entry.token !== undefined && now < entry.usableUntil;
+  }
+
+  function startCycle(entry: Entry<K>): Cycle {
+    let resolve!: (token: AccessToken) => void;
+    let reject!: (error: unknown) => void;
+    const promise = new Promise<AccessToken>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Background refreshes have nobody awaiting them: their failure is reported through
+    // events and stream errors, never as an unhandled rejection.
+    promise.catch(noop);
+    const cycle: Cycle = {
+      controller: new AbortController(),
+      promise,
+      resolve,
+      reject,
+      startedAt: scheduler.now(),
+      waiters: 0,
+      attempt: 0,
+      timer: undefined,
+      done: false,
+    };
+    entry.cycle = cycle;
+    stopRefreshTimer(entry);
+    attempt(entry, cycle);
+    return cycle;
+  }
+
+  function attempt(entry: Entry<K>, cycle: Cycle): void {
+    cycle.timer = undefined;
+    emit({ type: "acquire-start", keyId: entry.key.id, attempt: cycle.attempt });
+    let pending: Promise<AcquiredToken>;
+    try {
+      pending = acquire(entry.key, cycle.controller.signal);
+    } catch (error) {
+      // A synchronous throw is the acquirer's typed error: pass it on unchanged.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (acquired) => onSuccess(entry, cycle, acquired),
+      (error: unknown) => onFailure(entry, cycle, error),
+    );
+  }
+
+  function endCycle(entry: Entry<K>, cycle: Cycle): void {
+    cycle.done = true;
+    cycle.timer?.unsubscribe();
+    cycle.timer = undefined;
+    if (entry.cycle === cycle) entry.cycle = undefined;
+  }
+
+  function onSuccess(entry: Entry<K>, cycle: Cycle, acquired: AcquiredToken): void {
+    if (cycle.done) return;
+    const now = scheduler.now();
+    const expiresOnTimestamp = acquired.expiresOnTimestamp;
+    const usableUntil = expiresOnTimestamp - forcedWindow(policy, now, expiresOnTimestamp);
+    if (!(now < usableUntil)) {
+      onFailure(
+        entry,
+        cycle,
+        new CredentialUnavailableError(
+          `The token service returned a token that expires at ${new Date(expiresOnTimestamp).toISOString()}, which is not in the future: check the clock of this machine.`,
+        ),
+      );
+      return;
+    }
+    const refreshAt = refreshTime(
+      policy,
+      now,
+      expiresOnTimestamp,
+      acquired.refreshAfterTimestamp,
+      random,
+    );
+    const token: AccessToken = {
+      token: acquired.token,
+      expiresOnTimestamp,
+      refreshAfterTimestamp: refreshAt,
+      tokenType: "Bearer",
+    };
+    usableUntilOf.set(token, usableUntil);
+    endCycle(entry, cycle);
+    entry.token = token;
+    entry.resolved = Promise.resolve(token);
+    entry.refreshAt = refreshAt;
+    entry.usableUntil = usableUntil;
+    entry.blockedUntil = Number.NEGATIVE_INFINITY;
+    emit({ type: "acquire-success", keyId: entry.key.id, expiresOnTimestamp, refreshAt });
+    cycle.resolve(token);
+    for (const subscriber of [...entry.connections]) subscriber.next(token);
+    scheduleRefresh(entry);
+    forgetIfIdle(entry);
+  }
+
+  function onFailure(entry: Entry<K>, cycle: Cycle, error: unknown): void {
+    if (cycle.done) return;
+    const now = scheduler.now();
+    const failure = classifySafely(error);
+    // Short-lived keys serve no cached token: their callers wait for a fresh one.
+    const usable = entry.key.shortLived !== true && hasUsableToken(entry, now);
+    if (failure.transient) {
+      const delay = retryDelay(policy, cycle.attempt, failure.retryAfterMs, random);
+      const deadline = usable
+        ? entry.usableUntil
+        : Math.max(cycle.startedAt, entry.usableUntil) + policy.retryWithoutTokenMs;
+      if (now + delay < deadline) {
+        emit({
+          type: "acquire-failure",
+          keyId: entry.key.id,
+          error,
+          transient: true,
+          retryInMs: delay,
+        });
+        cycle.attempt += 1;
+        cycle.timer = scheduler.schedule(() => attempt(entry, cycle), clampDelay(delay));
+        return;
+      }
+    }
+    if (usable) {
+      // Keep serving the token we have; try again later, not at once.
+      const retryAt = failure.transient
+        ? entry.usableUntil
+        : Math.min(now + policy.permanentFailureBackoffMs, entry.usableUntil);
+      emit({
+        type: "acquire-failure",
+        keyId: entry.key.id,
+        error,
+        transient: failure.transient,
+        retryInMs: retryAt - now,
+      });
+      endCycle(entry, cycle);
+      entry.blockedUntil = retryAt;
+      cycle.resolve(entry.token as AccessToken);
+      scheduleRefresh(entry);
+      return;
+    }
+    emit({ type: "acquire-failure", keyId: entry.key.id, error, transient: failure.transient });
+    endCycle(entry, cycle);
+    if (!hasUsableToken(entry, now)) {
+      entry.token = undefined;
+      entry.resolved = undefined;
+    }
+    cycle.reject(error);
+    for (const subscriber of [...entry.connections]) subscriber.error(error);
+    forgetIfIdle(entry);
+  }
+
+  function cancelCycle(entry: Entry<K>, cycle: Cycle, reason: unknown): void {
+    endCycle(entry, cycle);
+    cycle.controller.abort(reason);
+    cycle.reject(reason);
+    forgetIfIdle(entry);
+  }
+
+  function stopRefreshTimer(entry: Entry<K>): void {
+    entry.refreshTimer?.unsubscribe();
+    entry.refreshTimer = undefined;
+  }
+
+  function scheduleRefresh(entry: Entry<K>): void {
+    stopRefreshTimer(entry);
+    if (
+      closed ||
+      entry.key.shortLived === true ||
+      entry.connections.size === 0 ||
+      entry.cycle !== undefined ||
+      entry.token === undefined
+    ) {
+      return;
+    }
+    const at = Math.max(entry.refreshAt, entry.blockedUntil);
+    const delay = at - scheduler.now();
+    if (delay <= 0) {
+      startCycle(entry);
+      return;
+    }
+    entry.refreshTimer = scheduler.schedule(() => {
+      entry.refreshTimer = undefined;
+      // A delay longer than the timer maximum fires early: look again rather than refresh.
+      scheduleRefresh(entry);
+    }, clampDelay(delay));
+  }
+
+  function join(
+    entry: Entry<K>,
+    cycle: Cycle,
+    signal: AbortSignal | undefined,
+  ): Promise<AccessToken> {
+    cycle.waiters += 1;
+    if (signal === undefined) return cycle.promise;
+    return new Promise<AccessToken>((resolve, reject) => {
+      const onAbort = (): void => {
+        reject(new AbortError("The request for a token was aborted by its abortSignal."));
+        cycle.waiters -= 1;
+        if (!cycle.done && cycle.waiters === 0 && entry.connections.size === 0) {
+          cancelCycle(entry, cycle, new AbortError("Nobody waits for this token any longer."));
+        }
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      cycle.promise.then(
+        (token) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(token);
+        },
+        (error: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          // The acquirer's own (already typed) error, passed on unchanged.
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+          reject(error);
+        },
+      );
+    });
+  }
+
+  function slowGet(key: K, signal: AbortSignal | undefined): Promise<AccessToken> {
+    if (closed) return Promise.reject(closedError());
+    if (signal?.aborted === true) {
+      return Promise.reject(
+        new AbortError("The request for a token was aborted by its abortSignal."),
+      );
+    }
+    const entry = entryFor(key);
+    const now = scheduler.now();
+    if (key.shortLived !== true && hasUsableToken(entry, now)) {
+      if (entry.cycle === undefined && now >= entry.blockedUntil) startCycle(entry);
+      return entry.resolved as Promise<AccessToken>;
+    }
+    return join(entry, entry.cycle ?? startCycle(entry), signal);
+  }
+
+  function connect(key: K, subscriber: Subscriber<AccessToken>): () => void {
+    if (closed) {
+      subscriber.error(closedError());
+      return noop;
+    }
+    const entry = entryFor(key);
+    entry.connections.add(subscriber);
+    const now = scheduler.now();
+    if (hasUsableToken(entry, now)) {
+      subscriber.next(entry.token as AccessToken);
+      if (key.shortLived !== true) scheduleRefresh(entry);
+    } else if (entry.cycle === undefined) {
+      startCycle(entry);
+    }
+    return () => disconnect(entry, subscriber);
+  }
+
+  function disconnect(entry: Entry<K>, subscriber: Subscriber<AccessToken>): void {
+    if (!entry.connections.delete(subscriber) || entry.connections.size > 0) return;
+    stopRefreshTimer(entry);
+    const cycle = entry.cycle;
+    if (cycle !== undefined && cycle.waiters === 0) {
+      cancelCycle(entry, cycle, new AbortError("Nobody waits for this token any longer."));
+    }
+    forgetIfIdle(entry);
+  }
+
+  const deadlineOf = (token: AccessToken): number =>
+    usableUntilOf.get(token) ?? Number.NEGATIVE_INFINITY;
+
+  return {
+    get(key, getOptions) {
+      // The fast path: a Map lookup and a clock read, no allocation.
+      const signal = getOptions?.signal;
+      if (key.shortLived !== true) {
+        const entry = entries.get(key.id);
+        if (
+          entry !== undefined &&
+          entry.resolved !== undefined &&
+          scheduler.now() < entry.refreshAt &&
+          signal?.aborted !== true
+        ) {
+          return entry.resolved;
+        }
+      }
+      return slowGet(key, signal);
+    },
+
+    stream(key) {
+      if (closed) return throwError(closedError);
+      return new Observable<AccessToken>((subscriber) => connect(key, subscriber)).pipe(
+        share({
+          connector: () => new ReplaySubject<AccessToken>(1),
+          // After an error a new subscriber must try again, not see the old error.
+          resetOnError: true,
+          // Completion only happens on close(); a later subscriber then gets the closed error.
+          resetOnComplete: true,
+          // The last unsubscriber stops the refresh timer: the next one reconnects.
+          resetOnRefCountZero: true,
+        }),
+        // The replayed token may have entered its forced window since it was emitted.
+        dropStale({ deadline: deadlineOf, scheduler }),
+      );
+    },
+
+    close() {
+      if (closed) return Promise.resolve();
+      closed = true;
+      const error = closedError();
+      const all = [...entries.values(), ...shortLived.values()];
+      entries.clear();
+      shortLived.clear();
+      for (const entry of all) {
+        stopRefreshTimer(entry);
+        if (entry.cycle !== undefined) cancelCycle(entry, entry.cycle, error);
+        entry.token = undefined;
+        entry.resolved = undefined;
+        for (const subscriber of [...entry.connections]) subscriber.complete();
+        entry.connections.clear();
+      }
+      return Promise.resolve();
+    },
+  };
+}
