@@ -1,2 +1,26 @@
-/** `rx-identity/testing`: tools for testing code that uses rx-identity. */
-export {};
+/**
+ * `rx-identity/testing`: tools for testing code that uses rx-identity, chiefly a local
+ * Entra ID emulator (a real HTTPS server on loopback) that `@azure/msal-node` and
+ * `ClientSecretCredential` talk to as they would to Entra ID.
+ *
+ * @example
+ * ```ts
+ * import { startEntraEmulator } from "rx-identity/testing";
+ * await using emulator = await startEntraEmulator();
+ * emulator.registerApplication({ clientId: "app", clientSecret: "secret" });
+ * ```
+ */
+export { startEntraEmulator } from "./emulator/entra-emulator.js";
+export { entraErrors } from "./emulator/entra-errors.js";
+export type { EntraError, EntraErrorBody } from "./emulator/entra-errors.js";
+export type {
+  ApplicationRegistration,
+  EntraEmulator,
+  EntraEmulatorOptions,
+  FaultHandle,
+  FaultMatch,
+  FaultSpec,
+  MintTokenOptions,
+  RequestFilter,
+  TokenRequestRecord,
+} from "./emulator/types.js";

@@ -1,0 +1,301 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { readFileSync } from "node:fs";
+import { Agent, request as httpsRequest } from "node:https";
+import type { IncomingMessage } from "node:http";
+import { rootCertificates } from "node:tls";
+import { AuthError, ClientAuthErrorCodes } from "@azure/msal-node";
+import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
+
+/** Options of {@link createNetworkClient}. */
+export interface NetworkClientOptions {
+  /**
+   * Extra certificate authorities (PEM) this client trusts, on top of Node's bundled roots
+   * and the file named by `NODE_EXTRA_CA_CERTS`. Only this client trusts them: nothing
+   * process-wide changes. Used to reach the local Entra ID emulator of `rx-identity/testing`.
+   * @default [] (only the usual roots)
+   */
+  readonly ca?: string | readonly string[] | undefined;
+  /**
+   * Time limit of one request (connect, send, and read the whole response), in milliseconds.
+   * A per-call limit given to {@link NetworkClient.run} or by MSAL wins over it.
+   * @default undefined (no limit)
+   */
+  readonly timeoutMs?: number | undefined;
+  /**
+   * Largest response body accepted, in bytes: a bigger one fails as a network error.
+   * @default 1_048_576 (1 MiB)
+   */
+  readonly maxResponseBytes?: number | undefined;
+}
+
+/** What {@link NetworkClient.run} applies to the requests made inside its callback. */
+export interface RequestContext {
+  /** Aborting it destroys the in-flight request, which rejects with a `network_error`. */
+  readonly signal?: AbortSignal | undefined;
+  /** Time limit of each request made in the callback, in milliseconds. */
+  readonly timeoutMs?: number | undefined;
+}
+
+/**
+ * An MSAL network module (`system.networkClient`) over `node:https` with its own keep-alive
+ * agent, so extra CA certificates are trusted by this client only, and a request can be
+ * cancelled with an `AbortSignal` even though MSAL's API takes none.
+ */
+export interface NetworkClient extends INetworkModule {
+  /**
+   * Runs `fn` (typically one `acquireTokenByClientCredential` call) so that every request
+   * this client sends on its behalf honours `context.signal` and `context.timeoutMs`.
+   * The context follows the async call chain (`AsyncLocalStorage`), so concurrent calls
+   * each keep their own signal.
+   */
+  run<T>(context: RequestContext, fn: () => Promise<T>): Promise<T>;
+  /** Destroys the agent's sockets, idle and active; later requests open new ones. */
+  close(): void;
+}
+
+const defaultMaxResponseBytes = 1_048_576;
+// Idle sockets are closed well before servers usually drop them (the emulator keeps 65 s,
+// and Node also honours a server's `Keep-Alive: timeout=` hint), to avoid reusing a socket
+// the server already closed.
+const idleSocketTimeoutMs = 30_000;
+
+/**
+ * Creates an MSAL `INetworkModule` that trusts `options.ca` in addition to the usual roots.
+ *
+ * It returns what msal-node 7's own fetch-based `HttpClient` returns: `{ status, headers,
+ * body }` with lower-cased header names and the body parsed as JSON for every status; it
+ * rejects with an MSAL `AuthError` whose `errorCode` is `network_error` when no response
+ * arrives (including timeouts, `"Request timeout"`, and aborts, `"Request aborted"`, with the
+ * signal's reason as `cause`), and `token_parsing_error` when the body is not JSON.
+ *
+ * @example
+ * ```ts
+ * import { ConfidentialClientApplication } from "@azure/msal-node";
+ * const networkClient = createNetworkClient({ ca: emulator.caCertificate });
+ * const app = new ConfidentialClientApplication({
+ *   auth: { clientId, clientSecret, authority: `${emulator.authorityHost}/${tenant}`,
+ *           knownAuthorities: [new URL(emulator.authorityHost).host] },
+ *   system: { networkClient },
+ * });
+ * const result = await networkClient.run({ signal }, () =>
+ *   app.acquireTokenByClientCredential({ scopes: ["https://storage.azure.com/.default"] }),
+ * );
+ * networkClient.close();
+ * ```
+ */
+export function createNetworkClient(options: NetworkClientOptions = {}): NetworkClient {
+  const extraCa = typeof options.ca === "string" ? [options.ca] : [...(options.ca ?? [])];
+  const agent = new Agent({
+    keepAlive: true,
+    timeout: idleSocketTimeoutMs,
+    // Passing `ca` replaces Node's default trust store, so the defaults are listed again.
+    ...(extraCa.length > 0 ? { ca: [...defaultCertificates(), ...extraCa] } : {}),
+  });
+  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
+  const contexts = new AsyncLocalStorage<RequestContext>();
+
+  const send = async <T>(
+    method: "GET" | "POST",
+    url: string,
+    requestOptions: NetworkRequestOptions | undefined,
+    msalTimeoutMs: number | undefined,
+  ): Promise<NetworkResponse<T>> => {
+    const context = contexts.getStore();
+    const timeoutMs = msalTimeoutMs || context?.timeoutMs || options.timeoutMs;
+    const raw = await sendOnce(
+      agent,
+      method,
+      url,
+      requestOptions,
+      timeoutMs,
+      context?.signal,
+      maxResponseBytes,
+    ).catch((error: unknown) => {
+      // A keep-alive socket the server closed just as it was reused fails at once; Node's
+      // docs recommend retrying such a request once
+      // (https://nodejs.org/api/http.html#requestreusedsocket).
+      if (error instanceof StaleSocketError) {
+        return sendOnce(
+          agent,
+          method,
+          url,
+          requestOptions,
+          timeoutMs,
+          context?.signal,
+          maxResponseBytes,
+        );
+      }
+      throw error;
+    });
+    let body: T;
+    try {
+      body = JSON.parse(raw.text) as T;
+    } catch (error) {
+      throw new AuthError(
+        ClientAuthErrorCodes.tokenParsingError,
+        "",
+        `Failed to parse response: ${error instanceof Error ? error.message : "unknown"}`,
+      );
+    }
+    return { status: raw.status, headers: raw.headers, body };
+  };
+
+  return {
+    sendGetRequestAsync: <T>(url: string, opts?: NetworkRequestOptions, timeout?: number) =>
+      send<T>("GET", url, opts, timeout),
+    sendPostRequestAsync: <T>(url: string, opts?: NetworkRequestOptions) =>
+      send<T>("POST", url, opts, undefined),
+    run: (context, fn) => contexts.run(context, fn),
+    close: () => agent.destroy(),
+  };
+}
+
+interface RawResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly text: string;
+}
+
+class StaleSocketError extends Error {}
+
+function sendOnce(
+  agent: Agent,
+  method: "GET" | "POST",
+  url: string,
+  requestOptions: NetworkRequestOptions | undefined,
+  timeoutMs: number | undefined,
+  signal: AbortSignal | undefined,
+  maxResponseBytes: number,
+): Promise<RawResponse> {
+  return new Promise<RawResponse>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortedError(signal));
+      return;
+    }
+    const target = new URL(url);
+    if (target.protocol !== "https:") {
+      reject(
+        networkError(
+          `Network request failed: only https: URLs are allowed, got ${target.protocol}`,
+        ),
+      );
+      return;
+    }
+    const body = method === "POST" ? Buffer.from(requestOptions?.body ?? "", "utf8") : undefined;
+    const headers: Record<string, string> = { ...(requestOptions?.headers ?? {}) };
+    if (body !== undefined) headers["content-length"] = String(body.byteLength);
+
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (outcome: { value: RawResponse } | { error: Error }): void => {
+      if (settled) return;
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      if ("error" in outcome) reject(outcome.error);
+      else resolve(outcome.value);
+    };
+
+    const req = httpsRequest(target, { method, headers, agent });
+    const onAbort = (): void => {
+      finish({ error: abortedError(signal) });
+      req.destroy();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs !== undefined && timeoutMs > 0) {
+      timer = setTimeout(() => {
+        finish({ error: networkError("Request timeout") });
+        req.destroy();
+      }, timeoutMs);
+      // A pending timeout must not keep a script alive that has nothing else to do.
+      timer.unref();
+    }
+    req.on("timeout", () => {
+      // The agent's idle timeout also applies to active sockets; only our own timer or the
+      // caller's signal may end an active request.
+    });
+    req.on("error", (error) => {
+      if (req.reusedSocket && "code" in error && error.code === "ECONNRESET" && !settled) {
+        settled = true;
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        reject(new StaleSocketError(error.message));
+        return;
+      }
+      finish({ error: networkError(`Network request failed: ${error.message}`, error) });
+    });
+    req.on("response", (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on("data", (chunk: Buffer) => {
+        size += chunk.byteLength;
+        if (size > maxResponseBytes) {
+          finish({
+            error: networkError(
+              `Network request failed: the response is larger than ${maxResponseBytes} bytes`,
+            ),
+          });
+          req.destroy();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on("error", (error) => {
+        finish({ error: networkError(`Network request failed: ${error.message}`, error) });
+      });
+      res.on("aborted", () => {
+        finish({ error: networkError("Network request failed: the response was cut short") });
+      });
+      res.on("end", () => {
+        finish({
+          value: {
+            status: res.statusCode ?? 0,
+            headers: headerDictionary(res),
+            text: Buffer.concat(chunks).toString("utf8"),
+          },
+        });
+      });
+    });
+    req.end(body);
+  });
+}
+
+/** Lower-cased names, repeated headers joined with ", " (what fetch's `Headers` yields). */
+function headerDictionary(res: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (value === undefined) continue;
+    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return headers;
+}
+
+function networkError(message: string, cause?: unknown): AuthError {
+  const error = new AuthError(ClientAuthErrorCodes.networkError, "", message);
+  if (cause !== undefined) {
+    Object.defineProperty(error, "cause", { value: cause, enumerable: false, configurable: true });
+  }
+  return error;
+}
+
+function abortedError(signal: AbortSignal | undefined): AuthError {
+  return networkError("Request aborted", signal?.reason);
+}
+
+let cachedDefaults: readonly string[] | undefined;
+
+/** Node's bundled roots plus `NODE_EXTRA_CA_CERTS`, which Node reads once at start. */
+function defaultCertificates(): readonly string[] {
+  if (cachedDefaults !== undefined) return cachedDefaults;
+  const certificates = [...rootCertificates];
+  const extraFile = process.env["NODE_EXTRA_CA_CERTS"];
+  if (extraFile) {
+    try {
+      certificates.push(readFileSync(extraFile, "utf8"));
+    } catch {
+      // Node itself only warns when the file is unreadable; so do we, silently.
+    }
+  }
+  cachedDefaults = certificates;
+  return certificates;
+}
