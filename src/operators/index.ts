@@ -1,4 +1,10 @@
 export { MAX_TIMER_DELAY_MS, clampDelay } from "./clamp-delay.js";
 export { dropStale } from "./drop-stale.js";
 export type { DropStaleOptions } from "./drop-stale.js";
+export { refreshBeforeExpiry } from "./refresh-before-expiry.js";
+export type { RefreshBeforeExpiryOptions } from "./refresh-before-expiry.js";
+export { retryWithBackoff } from "./retry-with-backoff.js";
+export type { RetryDecision, RetryWithBackoffOptions } from "./retry-with-backoff.js";
+export { rotateOnNewValue } from "./rotate-on-new-value.js";
+export { timerAt } from "./timer-at.js";
 export { createUnrefScheduler, unrefScheduler } from "./unref-scheduler.js";
