@@ -1,0 +1,276 @@
+import { randomUUID } from "node:crypto";
+import {
+  ConfidentialClientApplication,
+  type AuthenticationResult,
+  type Configuration,
+  type INetworkModule,
+  type NetworkRequestOptions,
+  type NetworkResponse,
+} from "@azure/msal-node";
+import type { SchedulerLike } from "rxjs";
+import { AbortError, AuthenticationError } from "../errors/index.js";
+import type { Acquire, AcquiredToken } from "../streams/types.js";
+import type { CredentialKey } from "./key.js";
+import { msalLogLevel, msalLoggerCallback } from "./logger.js";
+import { mapError, type RawTokenResponse } from "./map-error.js";
+import { createNetworkClient, type NetworkClient } from "./network-client.js";
+
+/**
+ * The one MSAL acquisition: `ConfidentialClientApplication.acquireTokenByClientCredential`
+ * with MSAL's cache bypassed, through a network client that honours an `AbortSignal` and
+ * records the token endpoint's raw response (status, headers, Entra error body), which MSAL's
+ * errors do not carry (`ServerError` drops `Retry-After`, the trace id and the timestamp).
+ */
+
+/**
+ * Time limit of one HTTP request to the authority, in milliseconds. A hung request then
+ * fails as a transient network error and the engine's retry policy takes over.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * Hosts where MSAL's instance discovery works as designed. For any other host (the local
+ * emulator, a private cloud) the host is listed in `knownAuthorities`, or MSAL would ask
+ * login.microsoftonline.com about it (DESIGN.md, facts).
+ */
+const MICROSOFT_AUTHORITY_HOSTS = new Set([
+  "login.microsoftonline.com",
+  "login.microsoftonline.us",
+  "login.chinacloudapi.cn",
+  "login.microsoftonline.de",
+  "login.windows.net",
+  "login.microsoft.com",
+  "sts.windows.net",
+]);
+
+/** Options of {@link createAcquirer}. */
+export interface AcquirerOptions {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Normalised authority host, without a trailing `/`. */
+  readonly authorityHost: string;
+  /** The credential's (validated) tenant, for MSAL's configuration authority. */
+  readonly defaultTenant: string;
+  /** @default false */
+  readonly disableInstanceDiscovery?: boolean | undefined;
+  /** @default undefined (Node's usual roots only) */
+  readonly ca?: string | readonly string[] | undefined;
+  /** The clock the returned timestamps are on. */
+  readonly scheduler: SchedulerLike;
+  /** @default {@link REQUEST_TIMEOUT_MS} */
+  readonly timeoutMs?: number | undefined;
+}
+
+/** The acquisition function of one credential, and how to release its sockets. */
+export interface Acquirer {
+  readonly acquire: Acquire<CredentialKey>;
+  /** Destroys the network client's sockets. */
+  close(): void;
+}
+
+/**
+ * `knownAuthorities` for MSAL: the authority's host (with its port) when instance discovery
+ * is disabled or the host is not a Microsoft cloud host, so MSAL trusts the host's own
+ * OpenID configuration instead of asking login.microsoftonline.com.
+ *
+ * @example
+ * ```ts
+ * knownAuthoritiesFor("https://127.0.0.1:8443", false); // ["127.0.0.1:8443"]
+ * knownAuthoritiesFor("https://login.microsoftonline.com", false); // []
+ * ```
+ */
+export function knownAuthoritiesFor(
+  authorityHost: string,
+  disableInstanceDiscovery: boolean,
+): string[] {
+  const url = new URL(authorityHost);
+  if (disableInstanceDiscovery || !MICROSOFT_AUTHORITY_HOSTS.has(url.hostname)) {
+    return [url.host];
+  }
+  return [];
+}
+
+function readSeconds(body: unknown, field: string): number | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const value = (body as Record<string, unknown>)[field];
+  const seconds =
+    typeof value === "number" ? value : typeof value === "string" ? Number(value) : NaN;
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : undefined;
+}
+
+function invalidResponse(description: string, correlationId: string): AuthenticationError {
+  return new AuthenticationError(
+    200,
+    { error: "invalid_response", errorDescription: description, correlationId },
+    { transient: false },
+  );
+}
+
+/**
+ * MSAL stores a 429/5xx (or any `Retry-After`) failure and re-throws it with no request for
+ * `Retry-After` seconds, or 60 s without one (msal-common `network/ThrottlingUtils.ts`:
+ * `postProcess` stores a `ThrottlingEntity` under a `throttling.`-prefixed key; `preProcess`
+ * re-throws it as a `ServerError`). Our retry policy owns delays and must recover as soon
+ * as the service does, so after each acquisition we drop those entries, and the access
+ * tokens MSAL writes although we never read them (`skipCache`), through the public
+ * `TokenCache.getKVStore()` (a live view of MSAL's in-memory cache). Only authority
+ * metadata is kept, so MSAL does not fetch the OpenID configuration again.
+ */
+function clearMsalCache(app: ConfidentialClientApplication): void {
+  const store = app.getTokenCache().getKVStore() as Record<string, unknown>;
+  for (const key of Object.keys(store)) {
+    if (!key.includes("authority-metadata")) delete store[key];
+  }
+}
+
+/**
+ * Creates the acquisition function of one credential: two MSAL applications (CAE with
+ * client capability `cp1`, and non-CAE) so CAE and non-CAE tokens never mix.
+ *
+ * @example
+ * ```ts
+ * const acquirer = createAcquirer({ clientId, clientSecret, authorityHost, defaultTenant, scheduler });
+ * const token = await acquirer.acquire(deriveKey(tenant, [scope], undefined, false), signal);
+ * acquirer.close();
+ * ```
+ */
+export function createAcquirer(options: AcquirerOptions): Acquirer {
+  const { scheduler, authorityHost, clientSecret } = options;
+  const networkClient: NetworkClient = createNetworkClient({
+    ca: options.ca,
+    timeoutMs: options.timeoutMs ?? REQUEST_TIMEOUT_MS,
+  });
+  const responses = new Map<string, RawTokenResponse>();
+
+  const record = (
+    correlationId: string | undefined,
+    status: number,
+    headers: Record<string, string> | undefined,
+    body: unknown,
+  ): void => {
+    if (correlationId === undefined || correlationId === "") return;
+    const lowered: Record<string, string> = {};
+    for (const [name, value] of Object.entries(headers ?? {})) lowered[name.toLowerCase()] = value;
+    responses.set(correlationId, { status, headers: lowered, body });
+  };
+
+  // Token requests are POSTs: record their responses by correlation id (MSAL passes it in
+  // the request options), so the error mapper sees what MSAL's errors drop.
+  const recordingClient: INetworkModule = {
+    sendGetRequestAsync: <T>(
+      url: string,
+      requestOptions?: NetworkRequestOptions,
+      timeout?: number,
+    ) => networkClient.sendGetRequestAsync<T>(url, requestOptions, timeout),
+    sendPostRequestAsync: async <T>(
+      url: string,
+      requestOptions?: NetworkRequestOptions,
+    ): Promise<NetworkResponse<T>> => {
+      try {
+        const response = await networkClient.sendPostRequestAsync<T>(url, requestOptions);
+        record(requestOptions?.correlationId, response.status, response.headers, response.body);
+        return response;
+      } catch (error) {
+        // msal-common's `NetworkError` carries the status and headers of a response whose
+        // body could not be parsed (a gateway's HTML 503): keep them for the classifier.
+        const status = (error as { httpStatus?: unknown }).httpStatus;
+        if (typeof status === "number") {
+          const headers = (error as { responseHeaders?: Record<string, string> }).responseHeaders;
+          record(requestOptions?.correlationId, status, headers, undefined);
+        }
+        throw error;
+      }
+    },
+  };
+
+  const knownAuthorities = knownAuthoritiesFor(
+    authorityHost,
+    options.disableInstanceDiscovery ?? false,
+  );
+  const apps = new Map<boolean, ConfidentialClientApplication>();
+  const appFor = (enableCae: boolean): ConfidentialClientApplication => {
+    let app = apps.get(enableCae);
+    if (app === undefined) {
+      const configuration: Configuration = {
+        auth: {
+          clientId: options.clientId,
+          clientSecret,
+          authority: `${authorityHost}/${options.defaultTenant}`,
+          knownAuthorities,
+          ...(enableCae ? { clientCapabilities: ["cp1"] } : {}),
+        },
+        system: {
+          networkClient: recordingClient,
+          loggerOptions: {
+            loggerCallback: msalLoggerCallback,
+            piiLoggingEnabled: false,
+            logLevel: msalLogLevel(),
+          },
+        },
+      };
+      app = new ConfidentialClientApplication(configuration);
+      apps.set(enableCae, app);
+    }
+    return app;
+  };
+
+  const acquire: Acquire<CredentialKey> = async (key, signal) => {
+    if (signal.aborted) throw new AbortError("The token request was aborted before it started.");
+    const correlationId = randomUUID();
+    const startedAt = scheduler.now();
+    const app = appFor(key.enableCae);
+    let result: AuthenticationResult | null;
+    let raw: RawTokenResponse | undefined;
+    try {
+      result = await networkClient.run({ signal }, () =>
+        app.acquireTokenByClientCredential({
+          scopes: [...key.scopes],
+          authority: `${authorityHost}/${key.tenant}`,
+          skipCache: true,
+          correlationId,
+          ...(key.claims !== undefined ? { claims: key.claims } : {}),
+        }),
+      );
+    } catch (error) {
+      if (signal.aborted) {
+        throw new AbortError("The token request was aborted.", { cause: signal.reason });
+      }
+      throw mapError(error, {
+        response: responses.get(correlationId),
+        correlationId,
+        secrets: [clientSecret],
+      });
+    } finally {
+      raw = responses.get(correlationId);
+      responses.delete(correlationId);
+      clearMsalCache(app);
+    }
+    if (result === null || result.accessToken === "") {
+      throw invalidResponse("The token response held no access_token.", correlationId);
+    }
+    const expiresIn = readSeconds(raw?.body, "expires_in");
+    if (expiresIn === undefined) {
+      throw invalidResponse(
+        "The token response held no valid expires_in: the token's lifetime is unknown, so it cannot be cached or refreshed safely.",
+        correlationId,
+      );
+    }
+    const refreshIn = readSeconds(raw?.body, "refresh_in");
+    // Timestamps are on the scheduler's clock, counted from the request's start as MSAL
+    // does, so a virtual-time test sees the emulator's lifetimes on its own clock.
+    return {
+      token: result.accessToken,
+      expiresOnTimestamp: startedAt + expiresIn * 1000,
+      refreshAfterTimestamp: refreshIn !== undefined ? startedAt + refreshIn * 1000 : undefined,
+    } satisfies AcquiredToken;
+  };
+
+  return {
+    acquire,
+    close: () => {
+      networkClient.close();
+      apps.clear();
+      responses.clear();
+    },
+  };
+}

@@ -1,0 +1,423 @@
+import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
+import { defer, type Observable, type SchedulerLike } from "rxjs";
+import { AuthenticationError, CredentialUnavailableError } from "../errors/index.js";
+import {
+  createTokenRegistry,
+  unrefScheduler,
+  type RefreshPolicyOptions,
+  type TokenRegistry,
+} from "../streams/index.js";
+import { createAcquirer, type Acquirer } from "./acquire.js";
+import { deriveKey, type CredentialKey } from "./key.js";
+import { logRegistryEvent, logger } from "./logger.js";
+import { classify } from "./map-error.js";
+import { resolveTenant } from "./tenant.js";
+import {
+  normalizeAuthorityHost,
+  validateAllowedTenants,
+  validateClaims,
+  validateClientId,
+  validateClientSecret,
+  validateScopes,
+  validateTenantId,
+} from "./validation.js";
+
+/** The authority host used when neither the option nor `AZURE_AUTHORITY_HOST` is set. */
+export const DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com";
+
+/** At most this many scope strings have their validated key memoised (per CAE flag). */
+const MAX_MEMOISED_SCOPES = 1_024;
+
+/** Azure Identity's `TokenCachePersistenceOptions`. */
+export interface TokenCachePersistenceOptions {
+  /**
+   * Whether tokens persist between processes. Not built yet: `true` throws a
+   * `CredentialUnavailableError` (a later release adds the file cache).
+   * @default false
+   */
+  readonly enabled: boolean;
+  /**
+   * Name of the persistent cache.
+   * @default "msal.cache"
+   */
+  readonly name?: string | undefined;
+  /**
+   * Whether an unencrypted file may be used when no keychain is available.
+   * @default false
+   */
+  readonly unsafeAllowUnencryptedStorage?: boolean | undefined;
+}
+
+/** Azure Identity's `loggingOptions`. */
+export interface CredentialLoggingOptions {
+  /**
+   * Accepted for compatibility with Azure Identity. rx-identity logs tenant and client id
+   * of its own configuration, never a token's account identifiers.
+   * @default false
+   */
+  readonly allowLoggingAccountIdentifiers?: boolean | undefined;
+  /**
+   * Accepted for compatibility with Azure Identity. MSAL messages marked as holding PII are
+   * never logged by rx-identity, whatever this says (secrets and tokens stay out of logs).
+   * @default false
+   */
+  readonly enableUnsafeSupportLogging?: boolean | undefined;
+}
+
+/** Options of {@link ClientSecretCredential}. */
+export interface ClientSecretCredentialOptions {
+  /**
+   * The Entra ID authority host: an absolute `https:` URL without credentials, query or
+   * fragment.
+   * @default process.env.AZURE_AUTHORITY_HOST, else "https://login.microsoftonline.com"
+   */
+  readonly authorityHost?: string | undefined;
+  /**
+   * Tenants, besides the credential's own, that `getToken(..., { tenantId })` may ask for;
+   * `"*"` allows any tenant.
+   * @default []
+   */
+  readonly additionallyAllowedTenants?: readonly string[] | undefined;
+  /**
+   * Skip MSAL's instance discovery and trust the authority host as given (for private
+   * clouds, Azure Stack, and the local emulator). Non-Microsoft hosts are trusted as given
+   * in any case.
+   * @default false
+   */
+  readonly disableInstanceDiscovery?: boolean | undefined;
+  /**
+   * Persistent token cache. The type is accepted; `enabled: true` is not supported yet and
+   * throws a `CredentialUnavailableError`.
+   * @default undefined (tokens live in memory)
+   */
+  readonly tokenCachePersistenceOptions?: TokenCachePersistenceOptions | undefined;
+  /**
+   * Refresh schedule, forced window and retry knobs (see `RefreshPolicyOptions`).
+   * @default DEFAULT_REFRESH_POLICY
+   */
+  readonly refresh?: Partial<RefreshPolicyOptions> | undefined;
+  /**
+   * The clock and timers of the credential: pass an rxjs `TestScheduler` or a virtual-time
+   * scheduler in tests. Token timestamps are on this scheduler's `now()`.
+   * @default a scheduler whose timers do not keep Node alive
+   */
+  readonly scheduler?: SchedulerLike | undefined;
+  /**
+   * Extra certificate authorities (PEM) trusted for this credential's requests only, on top
+   * of Node's roots. For tests and examples against the local emulator
+   * (`emulator.caCertificate`).
+   * @default undefined (Node's usual roots)
+   */
+  readonly ca?: string | readonly string[] | undefined;
+  /**
+   * Logging options, as Azure Identity has them.
+   * @default {}
+   */
+  readonly loggingOptions?: CredentialLoggingOptions | undefined;
+}
+
+/** Options of {@link ClientSecretCredential.token$}. */
+export interface TokenStreamOptions {
+  /**
+   * Tenant to ask (must be allowed by `additionallyAllowedTenants`).
+   * @default the credential's tenant
+   */
+  readonly tenantId?: string | undefined;
+  /**
+   * Claims JSON to request (a claims challenge). Such a stream is not refreshed in the
+   * background.
+   * @default undefined
+   */
+  readonly claims?: string | undefined;
+  /**
+   * Request a CAE-enabled token (client capability `cp1`).
+   * @default false
+   */
+  readonly enableCae?: boolean | undefined;
+}
+
+/**
+ * Authenticates a service principal with a client secret against Microsoft Entra ID: a
+ * drop-in for `@azure/identity`'s `ClientSecretCredential` (it passes `isTokenCredential`)
+ * whose tokens are cached, single-flight, refreshed before they expire, and also available
+ * as rxjs streams.
+ *
+ * @example
+ * ```ts
+ * const credential = new ClientSecretCredential(tenantId, clientId, clientSecret);
+ * const { token } = await credential.getToken("https://storage.azure.com/.default");
+ * credential.token$("https://storage.azure.com/.default").subscribe((t) => socket.reauth(t.token));
+ * await credential.close();
+ * ```
+ */
+export class ClientSecretCredential implements TokenCredential, AsyncDisposable {
+  /** The credential's tenant. */
+  readonly tenantId: string;
+  /** The application (client) id. */
+  readonly clientId: string;
+  /** The authority host, without a trailing `/`. */
+  readonly authorityHost: string;
+
+  readonly #allowedTenants: readonly string[];
+  readonly #registry: TokenRegistry<CredentialKey>;
+  readonly #acquirer: Acquirer;
+  readonly #plainKeys = new Map<string, CredentialKey>();
+  readonly #caeKeys = new Map<string, CredentialKey>();
+  #closed = false;
+
+  /**
+   * @param tenantId - the Entra ID tenant (directory) id or domain
+   * @param clientId - the application (client) id of the app registration
+   * @param clientSecret - a client secret of the app registration (never logged or shown)
+   * @param options - see {@link ClientSecretCredentialOptions}
+   * @throws {@link InvalidArgumentError} or {@link CredentialUnavailableError} for bad input
+   */
+  constructor(
+    tenantId: string,
+    clientId: string,
+    clientSecret: string,
+    options: ClientSecretCredentialOptions = {},
+  ) {
+    if (tenantId === undefined || tenantId === null || (tenantId as unknown) === "") {
+      throw new CredentialUnavailableError(
+        "ClientSecretCredential: tenantId is a required parameter: pass the directory (tenant) id of the app registration.",
+      );
+    }
+    validateTenantId(tenantId, "tenantId");
+    validateClientId(clientId);
+    validateClientSecret(clientSecret);
+    const authorityHost = normalizeAuthorityHost(
+      options.authorityHost ?? (process.env["AZURE_AUTHORITY_HOST"] || DEFAULT_AUTHORITY_HOST),
+    );
+    if (options.tokenCachePersistenceOptions?.enabled === true) {
+      throw new CredentialUnavailableError(
+        "ClientSecretCredential: tokenCachePersistenceOptions.enabled is not supported yet (the persistent file cache is planned): remove the option, and tokens are cached in memory.",
+      );
+    }
+    this.tenantId = tenantId;
+    this.clientId = clientId;
+    this.authorityHost = authorityHost;
+    this.#allowedTenants = validateAllowedTenants(options.additionallyAllowedTenants);
+    const scheduler = options.scheduler ?? unrefScheduler;
+    this.#acquirer = createAcquirer({
+      clientId,
+      clientSecret,
+      authorityHost,
+      defaultTenant: tenantId,
+      disableInstanceDiscovery: options.disableInstanceDiscovery,
+      ca: options.ca,
+      scheduler,
+    });
+    this.#registry = createTokenRegistry<CredentialKey>({
+      acquire: this.#acquirer.acquire,
+      classify,
+      scheduler,
+      policy: options.refresh,
+      onEvent: logRegistryEvent,
+    });
+    logger.info(
+      `ClientSecretCredential created: tenant=${tenantId} clientId=${clientId} authorityHost=${authorityHost}`,
+    );
+  }
+
+  /**
+   * Builds a credential from `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`,
+   * `AZURE_AUTHORITY_HOST` and `AZURE_ADDITIONALLY_ALLOWED_TENANTS` (`;`-separated), as the
+   * Azure SDKs read them. Explicit `options` win over the environment.
+   *
+   * @throws {@link CredentialUnavailableError} naming every missing variable
+   * @example
+   * ```ts
+   * const credential = ClientSecretCredential.fromEnvironment();
+   * ```
+   */
+  static fromEnvironment(
+    options: ClientSecretCredentialOptions = {},
+    env: NodeJS.ProcessEnv = process.env,
+  ): ClientSecretCredential {
+    const read = (name: string): string | undefined => {
+      const value = env[name];
+      return value === undefined || value.trim() === "" ? undefined : value.trim();
+    };
+    const tenantId = read("AZURE_TENANT_ID");
+    const clientId = read("AZURE_CLIENT_ID");
+    const clientSecret = env["AZURE_CLIENT_SECRET"];
+    const missing = [
+      tenantId === undefined ? "AZURE_TENANT_ID" : undefined,
+      clientId === undefined ? "AZURE_CLIENT_ID" : undefined,
+      clientSecret === undefined || clientSecret === "" ? "AZURE_CLIENT_SECRET" : undefined,
+    ].filter((name): name is string => name !== undefined);
+    if (tenantId === undefined || clientId === undefined || missing.length > 0) {
+      throw new CredentialUnavailableError(
+        `ClientSecretCredential: environment variable${missing.length > 1 ? "s" : ""} ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} not set: set ${missing.length > 1 ? "them" : "it"} to the app registration's values, or construct the credential with arguments.`,
+      );
+    }
+    const allowed = read("AZURE_ADDITIONALLY_ALLOWED_TENANTS")
+      ?.split(";")
+      .map((tenant) => tenant.trim())
+      .filter((tenant) => tenant !== "");
+    const authorityHost = read("AZURE_AUTHORITY_HOST");
+    return new ClientSecretCredential(tenantId, clientId, clientSecret as string, {
+      ...(authorityHost !== undefined ? { authorityHost } : {}),
+      ...(allowed !== undefined ? { additionallyAllowedTenants: allowed } : {}),
+      ...options,
+    });
+  }
+
+  /**
+   * Gets an access token for `scopes`: a fresh cached token at once, otherwise one shared
+   * request per key.
+   *
+   * @param scopes - one scope or several, such as `"https://storage.azure.com/.default"`
+   * @param options - `tenantId`, `claims`, `enableCae`, `abortSignal`,
+   *   `requestOptions.timeout` (ms this call waits at most)
+   * @returns `{ token, expiresOnTimestamp, refreshAfterTimestamp, tokenType: "Bearer" }`
+   * @example
+   * ```ts
+   * const token = await credential.getToken("https://vault.azure.net/.default", {
+   *   abortSignal: AbortSignal.timeout(5_000),
+   * });
+   * ```
+   */
+  getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken> {
+    let key: CredentialKey;
+    try {
+      key = this.#keyFor(scopes, options);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const abortSignal = options?.abortSignal;
+    const timeout = options?.requestOptions?.timeout;
+    if (abortSignal === undefined && (timeout === undefined || timeout <= 0)) {
+      return this.#registry.get(key);
+    }
+    return this.#getWithSignal(key, abortSignal, timeout);
+  }
+
+  /**
+   * A stream of always-fresh tokens for `scopes`: the current usable token on subscribe,
+   * then every refreshed one; completes when the credential closes; errors with a typed
+   * error only when no usable token can be had. The last unsubscriber stops the refresh.
+   *
+   * @example
+   * ```ts
+   * const subscription = credential
+   *   .token$("https://storage.azure.com/.default", { enableCae: true })
+   *   .subscribe((token) => connection.reauthenticate(token.token));
+   * ```
+   */
+  token$(scopes: string | string[], options: TokenStreamOptions = {}): Observable<AccessToken> {
+    // defer: bad input arrives as an error notification, like every other failure.
+    return defer(() => this.#registry.stream(this.#keyFor(scopes, options)));
+  }
+
+  /**
+   * Completes every stream, cancels in-flight requests and forgets tokens; later calls
+   * reject with `CredentialUnavailableError`. Idempotent.
+   *
+   * @example
+   * ```ts
+   * await credential.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#registry.close();
+    } finally {
+      this.#acquirer.close();
+      this.#plainKeys.clear();
+      this.#caeKeys.clear();
+    }
+  }
+
+  /**
+   * `await using credential = new ClientSecretCredential(...)` closes it at scope end.
+   *
+   * @example
+   * ```ts
+   * await using credential = new ClientSecretCredential(tenantId, clientId, secret);
+   * ```
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** What `JSON.stringify` shows: tenant, client id and authority only. */
+  toJSON(): { tenantId: string; clientId: string; authorityHost: string } {
+    return { tenantId: this.tenantId, clientId: this.clientId, authorityHost: this.authorityHost };
+  }
+
+  /** What `util.inspect` and `console.log` show: tenant, client id and authority only. */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return `ClientSecretCredential { tenantId: ${JSON.stringify(this.tenantId)}, clientId: ${JSON.stringify(this.clientId)}, authorityHost: ${JSON.stringify(this.authorityHost)} }`;
+  }
+
+  #keyFor(scopes: string | string[], options: TokenStreamOptions | undefined): CredentialKey {
+    const enableCae = options?.enableCae === true;
+    const plain =
+      typeof scopes === "string" &&
+      (options === undefined ||
+        (options.tenantId === undefined &&
+          (options.claims === undefined || options.claims === "")));
+    if (plain) {
+      // The hot path: a memoised key per scope string, validated once.
+      const memo = enableCae ? this.#caeKeys : this.#plainKeys;
+      const known = memo.get(scopes);
+      if (known !== undefined) return known;
+      const key = deriveKey(this.tenantId, validateScopes(scopes), undefined, enableCae);
+      if (memo.size >= MAX_MEMOISED_SCOPES) memo.clear();
+      memo.set(scopes, key);
+      return key;
+    }
+    const validScopes = validateScopes(scopes);
+    const claims = validateClaims(options?.claims);
+    const tenant = resolveTenant(this.tenantId, options?.tenantId, this.#allowedTenants);
+    return deriveKey(tenant, validScopes, claims, enableCae);
+  }
+
+  async #getWithSignal(
+    key: CredentialKey,
+    abortSignal: GetTokenOptions["abortSignal"],
+    timeout: number | undefined,
+  ): Promise<AccessToken> {
+    const signals: AbortSignal[] = [];
+    let bridge: AbortController | undefined;
+    if (abortSignal !== undefined) {
+      if (abortSignal instanceof AbortSignal) {
+        signals.push(abortSignal);
+      } else {
+        // An `AbortSignalLike` from an older core library: bridge it to a real signal.
+        const controller = new AbortController();
+        bridge = controller;
+        if (abortSignal.aborted) controller.abort();
+        else abortSignal.addEventListener("abort", () => controller.abort());
+        signals.push(controller.signal);
+      }
+    }
+    const timeoutSignal =
+      timeout !== undefined && timeout > 0 ? AbortSignal.timeout(timeout) : undefined;
+    if (timeoutSignal !== undefined) signals.push(timeoutSignal);
+    const signal = signals.length === 1 ? signals[0] : AbortSignal.any(signals);
+    try {
+      return await this.#registry.get(key, { signal });
+    } catch (error) {
+      if (
+        timeoutSignal?.aborted === true &&
+        abortSignal?.aborted !== true &&
+        bridge?.signal.aborted !== true
+      ) {
+        throw new AuthenticationError(
+          0,
+          {
+            error: "request_timeout",
+            errorDescription: `No token arrived within requestOptions.timeout (${timeout} ms): raise the timeout, or check that the authority host is reachable.`,
+          },
+          { transient: true, cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+}
