@@ -284,7 +284,9 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     try {
       key = this.#keyFor(scopes, options);
     } catch (error) {
-      return Promise.reject(error as Error);
+      // Validation throws our typed errors; hand them back asynchronously like every failure.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(error);
     }
     const abortSignal = options?.abortSignal;
     const timeout = options?.requestOptions?.timeout;

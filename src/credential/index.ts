@@ -5,4 +5,10 @@ export type {
   TokenCachePersistenceOptions,
   TokenStreamOptions,
 } from "./client-secret-credential.js";
+export {
+  parseClaimsChallenge,
+  parseWwwAuthenticate,
+  retryOnClaimsChallenge,
+} from "./claims-challenge.js";
+export type { AuthChallenge, RetryOnClaimsChallengeOptions } from "./claims-challenge.js";
 export { MAX_CLAIMS_BYTES } from "./validation.js";
