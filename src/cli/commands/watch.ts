@@ -1,0 +1,125 @@
+import type { AccessToken } from "@azure/core-auth";
+import type { Subscription } from "rxjs";
+import { parseCommandArgs, parseNumberFlag, UsageError } from "../support/args.js";
+import type { Command } from "../support/context.js";
+import { credentialFromEnvironment } from "../support/environment.js";
+import {
+  colourWanted,
+  createPalette,
+  formatDuration,
+  formatElapsed,
+  redactToken,
+} from "../support/format.js";
+
+const help = `Usage: rx-identity watch --scope SCOPE [options]
+
+Subscribes to credential.token$(scopes) for the AZURE_* credentials and prints one line per
+token as refreshes happen (tokens redacted), until Ctrl-C.
+
+Options:
+  --scope SCOPE      the scope to watch (repeatable: one token for all of them)
+  --tenant TENANT    the tenant to authenticate in (default: AZURE_TENANT_ID)
+  --cae              ask for CAE-capable tokens (client capability cp1)
+  --ca-file FILE     PEM file of extra CAs to trust (default: RX_IDENTITY_CA_FILE)
+  --count N          stop after N tokens (default: run until Ctrl-C)
+  -h, --help         show this help
+
+Example:
+  rx-identity watch --scope https://graph.microsoft.com/.default
+`;
+
+/**
+ * `rx-identity watch`: a line per token as `token$` emits it.
+ *
+ * @example
+ * ```sh
+ * rx-identity watch --scope https://storage.azure.com/.default --count 3
+ * ```
+ */
+export const watchCommand: Command = {
+  name: "watch",
+  summary: "print a line per token as token$ refreshes it",
+  help,
+  async run({ argv, env, stdout, stderr, signal }) {
+    const { values } = parseCommandArgs("watch", argv, {
+      scope: { type: "string", multiple: true },
+      tenant: { type: "string" },
+      cae: { type: "boolean" },
+      "ca-file": { type: "string" },
+      count: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    });
+    if (values.help === true) {
+      stdout.write(help);
+      return 0;
+    }
+    const scopes = values.scope ?? [];
+    if (scopes.length === 0) {
+      throw new UsageError(
+        "watch: --scope is required (e.g. --scope https://storage.azure.com/.default)",
+      );
+    }
+    const count =
+      values.count === undefined
+        ? Number.POSITIVE_INFINITY
+        : parseNumberFlag("--count", values.count, { min: 1, integer: true });
+
+    const palette = createPalette(colourWanted(stdout, env));
+    const credential = await credentialFromEnvironment(env, {
+      tenantId: values.tenant,
+      caFile: values["ca-file"],
+    });
+    const started = Date.now();
+    stdout.write(
+      `${palette.dim(formatElapsed(0))} watching ${scopes.join(" ")} (Ctrl-C to stop)\n`,
+    );
+    let seen = 0;
+    try {
+      const failure = await new Promise<unknown>((resolve) => {
+        let subscription: Subscription | undefined;
+        let stopped = false;
+        const stop = (result: unknown): void => {
+          if (stopped) return;
+          stopped = true;
+          signal.removeEventListener("abort", onAbort);
+          // Deferred: `next` may run synchronously inside `subscribe`, before `subscription` is set.
+          queueMicrotask(() => subscription?.unsubscribe());
+          resolve(result);
+        };
+        const onAbort = (): void => stop(undefined);
+        signal.addEventListener("abort", onAbort, { once: true });
+        subscription = credential
+          .token$(scopes, values.cae === true ? { enableCae: true } : {})
+          .subscribe({
+            next: (token: AccessToken) => {
+              if (stopped) return;
+              seen += 1;
+              const now = Date.now();
+              const refreshAt = token.refreshAfterTimestamp;
+              stdout.write(
+                `${palette.dim(formatElapsed(now - started))} ${palette.green(`token #${seen}`)} ` +
+                  `${redactToken(token.token)} ` +
+                  (refreshAt === undefined
+                    ? ""
+                    : `refreshes in ${formatDuration(refreshAt - now)}, `) +
+                  `expires in ${formatDuration(token.expiresOnTimestamp - now)} ` +
+                  palette.dim(`(${new Date(token.expiresOnTimestamp).toISOString()})`) +
+                  "\n",
+              );
+              if (seen >= count) stop(undefined);
+            },
+            error: (error: unknown) => stop(error),
+            complete: () => stop(undefined),
+          });
+        if (stopped) subscription.unsubscribe();
+      });
+      if (failure !== undefined) throw failure;
+      stderr.write(
+        `${seen} token${seen === 1 ? "" : "s"} in ${formatDuration(Date.now() - started)}\n`,
+      );
+      return 0;
+    } finally {
+      await credential.close();
+    }
+  },
+};

@@ -1,0 +1,71 @@
+/**
+ * The `rx-identity` command: `token`, `watch`, `emulator` and `demo`, each with `--help`.
+ * {@link main} is the whole program minus the process: tests and `bin.ts` call it.
+ */
+import { isRxIdentityError } from "../errors/index.js";
+import { demoCommand } from "./commands/demo.js";
+import { emulatorCommand } from "./commands/emulator.js";
+import { tokenCommand } from "./commands/token.js";
+import { watchCommand } from "./commands/watch.js";
+import { UsageError } from "./support/args.js";
+import type { Command, CommandContext } from "./support/context.js";
+
+const commands: readonly Command[] = [tokenCommand, watchCommand, emulatorCommand, demoCommand];
+
+/** The top-level `--help` text. */
+export const usage = `Usage: rx-identity <command> [options]
+
+Microsoft Entra ID client-secret tokens as rxjs streams.
+
+Commands:
+${commands.map((command) => `  ${command.name.padEnd(10)} ${command.summary}`).join("\n")}
+
+Run \`rx-identity <command> --help\` for a command's options.
+`;
+
+/** The first line of an error's message: the CLI reports failures on one line. */
+function oneLine(error: unknown): string {
+  if (isRxIdentityError(error)) {
+    const first = error.message.split(/\r?\n/)[0] ?? "";
+    // AuthenticationError's first line is only "invalid_client(status code 401)."; the
+    // AADSTS code and description that say what to do are on the next line.
+    const detail =
+      "errorResponse" in error
+        ? (error.errorResponse.errorDescription.split(/\r?\n/)[0] ?? "")
+        : "";
+    return `${error.name}: ${first}${detail && !first.includes(detail) ? ` ${detail}` : ""}`;
+  }
+  if (error instanceof Error) return error.message.split(/\r?\n/)[0] ?? error.name;
+  return String(error);
+}
+
+/**
+ * Runs `rx-identity` with `context.argv` (the arguments after the program name) and
+ * resolves to the exit code: 0 on success, 2 for bad usage, 1 for any other failure, with a
+ * one-line message on stderr and no stack trace.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await main({ argv: process.argv.slice(2), env: process.env,
+ *   stdout: process.stdout, stderr: process.stderr, signal });
+ * ```
+ */
+export async function main(context: CommandContext): Promise<number> {
+  const [name, ...rest] = context.argv;
+  try {
+    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+      (name === undefined ? context.stderr : context.stdout).write(usage);
+      return name === undefined ? 2 : 0;
+    }
+    const command = commands.find((candidate) => candidate.name === name);
+    if (command === undefined) {
+      throw new UsageError(
+        `unknown command "${name}" (commands: ${commands.map((c) => c.name).join(", ")}; see --help)`,
+      );
+    }
+    return await command.run({ ...context, argv: rest });
+  } catch (error) {
+    context.stderr.write(`rx-identity: ${oneLine(error)}\n`);
+    return error instanceof UsageError ? error.exitCode : 1;
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Argument handling shared by the subcommands: `node:util` `parseArgs` with errors turned
+ * into one-line usage errors, and number parsing that names the flag at fault.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/**
+ * A mistake on the command line or in the environment: printed as one line on stderr, with
+ * exit code 2 (the usual code for bad usage), never with a stack trace.
+ *
+ * @example
+ * ```ts
+ * throw new UsageError("--scope is required (for example --scope https://storage.azure.com/.default)");
+ * ```
+ */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+  /** The process exit code. @default 2 */
+  readonly exitCode: number;
+
+  constructor(message: string, exitCode = 2) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * `parseArgs` in strict mode without positionals, whose failures become a
+ * {@link UsageError} naming the command.
+ *
+ * @example
+ * ```ts
+ * const { values } = parseCommandArgs("token", argv, { scope: { type: "string" } });
+ * ```
+ */
+export function parseCommandArgs<T extends Options>(
+  command: string,
+  argv: readonly string[],
+  options: T,
+) {
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new UsageError(`${command}: ${message} (see --help)`);
+  }
+}
+
+/**
+ * A flag's value as a finite number no smaller than `min`, or a {@link UsageError} naming
+ * the flag and the value.
+ *
+ * @example
+ * ```ts
+ * const seconds = parseNumberFlag("--duration", "30", { min: 1 }); // 30
+ * ```
+ */
+export function parseNumberFlag(
+  flag: string,
+  value: string,
+  options: { readonly min?: number; readonly integer?: boolean } = {},
+): number {
+  const min = options.min ?? 0;
+  const number = value.trim() === "" ? Number.NaN : Number(value);
+  const kind = options.integer === true ? "an integer" : "a number";
+  if (
+    !Number.isFinite(number) ||
+    number < min ||
+    (options.integer === true && !Number.isInteger(number))
+  ) {
+    throw new UsageError(`${flag} must be ${kind} of at least ${min}, got "${value}"`);
+  }
+  return number;
+}

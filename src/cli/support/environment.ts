@@ -1,0 +1,97 @@
+/**
+ * The `AZURE_*` environment variables the Azure SDKs read, turned into a
+ * `ClientSecretCredential` for the `token` and `watch` commands.
+ */
+import { readFile } from "node:fs/promises";
+import { ClientSecretCredential } from "../../credential/index.js";
+import { UsageError } from "./args.js";
+
+/** The variables {@link credentialFromEnvironment} reads. */
+export const ENVIRONMENT_VARIABLES = [
+  "AZURE_TENANT_ID",
+  "AZURE_CLIENT_ID",
+  "AZURE_CLIENT_SECRET",
+  "AZURE_AUTHORITY_HOST",
+  "AZURE_ADDITIONALLY_ALLOWED_TENANTS",
+  "RX_IDENTITY_CA_FILE",
+] as const;
+
+/** Options of {@link credentialFromEnvironment}. */
+export interface EnvironmentCredentialOptions {
+  /**
+   * The tenant, instead of `AZURE_TENANT_ID`.
+   * @default process.env.AZURE_TENANT_ID
+   */
+  readonly tenantId?: string | undefined;
+  /**
+   * A PEM file of extra certificate authorities to trust for this credential only (the local
+   * emulator's `caFile`), instead of `RX_IDENTITY_CA_FILE`. `NODE_EXTRA_CA_CERTS` works too,
+   * for the whole process.
+   * @default process.env.RX_IDENTITY_CA_FILE
+   */
+  readonly caFile?: string | undefined;
+}
+
+function isLoopbackHost(authorityHost: string): boolean {
+  try {
+    const { hostname } = new URL(authorityHost);
+    return hostname === "127.0.0.1" || hostname === "localhost" || hostname === "[::1]";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A credential from `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` (and
+ * `AZURE_AUTHORITY_HOST`, `AZURE_ADDITIONALLY_ALLOWED_TENANTS`), or a {@link UsageError}
+ * naming every missing variable. The secret is read, never printed.
+ *
+ * @example
+ * ```ts
+ * const credential = await credentialFromEnvironment(process.env, { tenantId: "contoso.onmicrosoft.com" });
+ * ```
+ */
+export async function credentialFromEnvironment(
+  env: Readonly<Record<string, string | undefined>>,
+  options: EnvironmentCredentialOptions = {},
+): Promise<ClientSecretCredential> {
+  const tenantId = options.tenantId ?? env["AZURE_TENANT_ID"];
+  const clientId = env["AZURE_CLIENT_ID"];
+  const clientSecret = env["AZURE_CLIENT_SECRET"];
+  const missing = [
+    tenantId ? undefined : "AZURE_TENANT_ID",
+    clientId ? undefined : "AZURE_CLIENT_ID",
+    clientSecret ? undefined : "AZURE_CLIENT_SECRET",
+  ].filter((name) => name !== undefined);
+  if (missing.length > 0 || !tenantId || !clientId || !clientSecret) {
+    throw new UsageError(
+      `missing environment variable${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: ` +
+        "set them to a service principal (run `rx-identity emulator` for a local one)",
+    );
+  }
+
+  const caFile = options.caFile ?? env["RX_IDENTITY_CA_FILE"];
+  let ca: string | undefined;
+  if (caFile) {
+    try {
+      ca = await readFile(caFile, "utf8");
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? "unreadable";
+      throw new UsageError(`cannot read the CA file "${caFile}" (${reason})`);
+    }
+  }
+
+  const authorityHost = env["AZURE_AUTHORITY_HOST"];
+  const allowed = env["AZURE_ADDITIONALLY_ALLOWED_TENANTS"]
+    ?.split(";")
+    .map((tenant) => tenant.trim())
+    .filter((tenant) => tenant !== "");
+  return new ClientSecretCredential(tenantId, clientId, clientSecret, {
+    ...(authorityHost ? { authorityHost } : {}),
+    ...(allowed && allowed.length > 0 ? { additionallyAllowedTenants: allowed } : {}),
+    // A loopback authority is the local emulator: asking login.microsoftonline.com for
+    // instance discovery of it fails offline (DESIGN.md, "Facts about the dependencies").
+    ...(authorityHost && isLoopbackHost(authorityHost) ? { disableInstanceDiscovery: true } : {}),
+    ...(ca === undefined ? {} : { ca }),
+  });
+}
