@@ -1,0 +1,12 @@
+/**
+ * The measures, in the order they run. Kept apart from the measures themselves so the
+ * parent process can validate `--only` without loading any library.
+ */
+export const measureIds: readonly string[] = [
+  "cache-hit",
+  "stampede",
+  "key-scaling",
+  "memory",
+  "first-token",
+  "refresh-under-load",
+];

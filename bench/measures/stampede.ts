@@ -1,0 +1,101 @@
+/**
+ * Cold stampede: many concurrent `getToken` calls for one scope on a fresh credential while
+ * the emulator takes 30 ms per token: how many token requests reached the emulator. Ours
+ * must make exactly one (single-flight); MSAL, and so `@azure/identity`, has no single-flight
+ * for client credentials (DESIGN.md, facts) and sends one request per caller.
+ */
+import type { TokenCredential } from "@azure/core-auth";
+import type { Measure, MeasureContext, MeasureOutput } from "../measure.js";
+import { freshTarget } from "../measure.js";
+import { createOurs, createPeer, PEER_NAME, scopeOf } from "../subjects.js";
+
+const CALLS = 10_000;
+const LATENCY_MS = 30;
+/**
+ * The peer opens a connection and the emulator signs a token per caller: 10,000 of them
+ * take most of a minute on two cores, so `--quick` asks the peer for fewer.
+ */
+const PEER_CALLS = { quick: 1_000, full: CALLS } as const;
+
+async function stampede(
+  context: MeasureContext,
+  credential: Pick<TokenCredential, "getToken">,
+  tenant: string,
+  calls: number,
+): Promise<{ requests: number; failures: number; distinctTokens: number; wallMs: number }> {
+  const scope = scopeOf("stampede", 0);
+  const before = context.emulator.requestCount({ tenant });
+  const start = performance.now();
+  const settled = await Promise.allSettled(
+    Array.from({ length: calls }, () => credential.getToken(scope)),
+  );
+  const wallMs = performance.now() - start;
+  const tokens = new Set<string>();
+  let failures = 0;
+  for (const outcome of settled) {
+    if (outcome.status === "fulfilled" && outcome.value !== null) tokens.add(outcome.value.token);
+    else failures++;
+  }
+  return {
+    requests: context.emulator.requestCount({ tenant }) - before,
+    failures,
+    distinctTokens: tokens.size,
+    wallMs,
+  };
+}
+
+export const coldStampede: Measure = {
+  id: "stampede",
+  async run(context: MeasureContext): Promise<MeasureOutput> {
+    context.emulator.setLatency(LATENCY_MS);
+    try {
+      const oursTarget = freshTarget(context);
+      const ours = createOurs(oursTarget);
+      let oursResult;
+      try {
+        context.log(`ours: ${CALLS} concurrent calls`);
+        oursResult = await stampede(context, ours, oursTarget.tenantId, CALLS);
+      } finally {
+        await ours.close();
+      }
+      const peerCalls = PEER_CALLS[context.mode];
+      const peerTarget = freshTarget(context);
+      context.log(`peer: ${peerCalls} concurrent calls`);
+      const peerResult = await stampede(
+        context,
+        createPeer(peerTarget),
+        peerTarget.tenantId,
+        peerCalls,
+      );
+      const notes = [`${LATENCY_MS} ms emulator latency`];
+      if (peerCalls !== CALLS) notes.push(`--quick: the peer got ${peerCalls} calls, not ${CALLS}`);
+      if (oursResult.failures > 0) notes.push(`ours: ${oursResult.failures} calls failed`);
+      if (peerResult.failures > 0) notes.push(`peer: ${peerResult.failures} calls failed`);
+      return {
+        rows: [
+          {
+            measure: "stampede",
+            metric: `cold stampede, ${CALLS.toLocaleString("en-US")} calls (token requests)`,
+            ours: oursResult.requests,
+            peer: peerResult.requests,
+            peerName: PEER_NAME,
+            ratio: oursResult.requests === 0 ? null : peerResult.requests / oursResult.requests,
+            ratioMeaning: "peer/ours",
+            target: "ours = 1",
+            met: oursResult.requests === 1 && oursResult.failures === 0,
+            note: notes.join("; "),
+          },
+        ],
+        details: {
+          calls: CALLS,
+          peerCalls,
+          latencyMs: LATENCY_MS,
+          ours: oursResult,
+          peer: peerResult,
+        },
+      };
+    } finally {
+      context.emulator.setLatency(0);
+    }
+  },
+};
