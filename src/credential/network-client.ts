@@ -113,8 +113,10 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
     ).catch((error: unknown) => {
       // A keep-alive socket the server closed just as it was reused fails at once; Node's
       // docs recommend retrying such a request once
-      // (https://nodejs.org/api/http.html#requestreusedsocket).
-      if (error instanceof StaleSocketError) {
+      // (https://nodejs.org/api/http.html#requestreusedsocket). Only GETs are retried, as
+      // fetch does: a POST may have reached the server, and a dropped token request must
+      // surface as the network error it is.
+      if (error instanceof StaleSocketError && method === "GET") {
         return sendOnce(
           agent,
           method,
@@ -219,7 +221,11 @@ function sendOnce(
         settled = true;
         if (timer !== undefined) clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
-        reject(new StaleSocketError(error.message));
+        reject(
+          method === "GET"
+            ? new StaleSocketError(error.message)
+            : networkError(`Network request failed: ${error.message}`, error),
+        );
         return;
       }
       finish({ error: networkError(`Network request failed: ${error.message}`, error) });
