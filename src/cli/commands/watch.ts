@@ -76,19 +76,19 @@ export const watchCommand: Command = {
     let seen = 0;
     try {
       const failure = await new Promise<unknown>((resolve) => {
-        let subscription: Subscription | undefined;
+        const holder: { subscription?: Subscription } = {};
         let stopped = false;
         const stop = (result: unknown): void => {
           if (stopped) return;
           stopped = true;
           signal.removeEventListener("abort", onAbort);
           // Deferred: `next` may run synchronously inside `subscribe`, before `subscription` is set.
-          queueMicrotask(() => subscription?.unsubscribe());
+          queueMicrotask(() => holder.subscription?.unsubscribe());
           resolve(result);
         };
         const onAbort = (): void => stop(undefined);
         signal.addEventListener("abort", onAbort, { once: true });
-        subscription = credential
+        const subscription = credential
           .token$(scopes, values.cae === true ? { enableCae: true } : {})
           .subscribe({
             next: (token: AccessToken) => {
@@ -111,9 +111,12 @@ export const watchCommand: Command = {
             error: (error: unknown) => stop(error),
             complete: () => stop(undefined),
           });
+        holder.subscription = subscription;
         if (stopped) subscription.unsubscribe();
       });
-      if (failure !== undefined) throw failure;
+      if (failure !== undefined) {
+        throw failure instanceof Error ? failure : new Error("token$ failed", { cause: failure });
+      }
       stderr.write(
         `${seen} token${seen === 1 ? "" : "s"} in ${formatDuration(Date.now() - started)}\n`,
       );

@@ -26,6 +26,11 @@ export class UsageError extends Error {
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
+/** What {@link parseCommandArgs} returns: `parseArgs`'s typed result for `T`. */
+export type ParsedArgs<T extends Options> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>
+>;
+
 /**
  * `parseArgs` in strict mode without positionals, whose failures become a
  * {@link UsageError} naming the command.
@@ -39,7 +44,7 @@ export function parseCommandArgs<T extends Options>(
   command: string,
   argv: readonly string[],
   options: T,
-) {
+): ParsedArgs<T> {
   try {
     return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
   } catch (error) {

@@ -53,13 +53,13 @@ export function formatElapsed(ms: number): string {
 /** ANSI styling functions; each returns its input unchanged when colour is off. */
 export interface Palette {
   readonly enabled: boolean;
-  dim(text: string): string;
-  bold(text: string): string;
-  green(text: string): string;
-  yellow(text: string): string;
-  red(text: string): string;
-  cyan(text: string): string;
-  magenta(text: string): string;
+  readonly dim: (text: string) => string;
+  readonly bold: (text: string) => string;
+  readonly green: (text: string) => string;
+  readonly yellow: (text: string) => string;
+  readonly red: (text: string) => string;
+  readonly cyan: (text: string) => string;
+  readonly magenta: (text: string) => string;
 }
 
 function style(enabled: boolean, open: number, close: number): (text: string) => string {
