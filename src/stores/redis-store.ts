@@ -1,0 +1,390 @@
+import { randomUUID } from "node:crypto";
+import type * as Redis from "redis";
+import { Observable, Subject, filter, share } from "rxjs";
+import { createEntryCipher } from "./entry-cipher.js";
+import { TokenStoreUnavailableError } from "./errors.js";
+import { defaultStoreLogger, shortKey } from "./logger.js";
+import { STORE_VERSION } from "./store-key.js";
+import type {
+  StoreLogger,
+  TokenLease,
+  TokenStore,
+  TokenStoreEntry,
+  TokenStoreUpdate,
+} from "./token-store.js";
+
+/**
+ * The fleet store: many processes sharing one service principal share its tokens through
+ * Redis, so a fleet makes one token request per key per refresh instead of one per process.
+ *
+ * - tokens: `<prefix>:v1:token:<store key>`, sealed by {@link createEntryCipher}, with `PX`
+ *   expiry at the token's expiry, so Redis drops them by itself;
+ * - leases: `<prefix>:v1:lease:<store key>`, `SET … NX PX <ttl>` with a random holder token,
+ *   released by a compare-and-delete script (the single-instance pattern of
+ *   https://redis.io/docs/latest/develop/use/patterns/distributed-locks/), so the refresher
+ *   that dies holds others back at most `ttl`;
+ * - updates: every write is published, atomically with the `SET` (one Lua script), on
+ *   `<prefix>:v1:updates:<credential id>`, a channel per credential, so every process hears
+ *   of a new token at once. The message carries the sealed value: no `GET` needed, and a
+ *   process without the secret cannot forge one.
+ *
+ * Redis is an optimisation, never a dependency of getting a token: every command has a
+ * bounded timeout, commands are not queued while disconnected (`disableOfflineQueue`), and
+ * any failure rejects with {@link TokenStoreUnavailableError} so the caller acquires on its
+ * own. The client reconnects with capped backoff and the store works again once Redis does.
+ *
+ * The `redis` package is an optional peer dependency, loaded only by
+ * {@link createRedisTokenStore}, so users without Redis never load it.
+ */
+
+/** Options of {@link createRedisTokenStore}. */
+export interface RedisTokenStoreOptions {
+  /** The client secret entries are sealed with (only a derived key is kept). */
+  readonly clientSecret: string;
+  /** Names this credential's update channel: `credentialIdOf({ authorityHost, clientId })`. */
+  readonly credentialId: string;
+  /**
+   * The Redis URL (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS).
+   * @default "redis://127.0.0.1:6379"
+   */
+  readonly url?: string | undefined;
+  /**
+   * Prefix of every key and channel, to share one Redis with other applications.
+   * @default "rx-identity"
+   */
+  readonly keyPrefix?: string | undefined;
+  /**
+   * The longest a command may take before the store reports itself unavailable. Short:
+   * a caller waiting on it could have asked Entra ID instead.
+   * @default 500
+   */
+  readonly commandTimeoutMs?: number | undefined;
+  /**
+   * The longest one connection attempt may take; also how long {@link createRedisTokenStore}
+   * waits for the first connection before returning a store that is still connecting.
+   * @default 1_000
+   */
+  readonly connectTimeoutMs?: number | undefined;
+  /**
+   * The reconnect delay after the n-th failed attempt: `min(base × 2ⁿ, max)` plus up to 20 %
+   * random, so a fleet does not reconnect in lock-step.
+   * @default { baseDelayMs: 50, maxDelayMs: 2_000 }
+   */
+  readonly reconnect?: { readonly baseDelayMs?: number; readonly maxDelayMs?: number } | undefined;
+  /** @default the `@azure/logger` client logger `rx-identity:stores` */
+  readonly logger?: StoreLogger | undefined;
+  /** The clock for expiry, epoch milliseconds. @default Date.now */
+  readonly now?: (() => number) | undefined;
+  /** @default Math.random */
+  readonly random?: (() => number) | undefined;
+}
+
+/**
+ * A {@link TokenStore} on Redis, with `watch` and `lease`, plus whether Redis is reachable.
+ *
+ * @example
+ * ```ts
+ * if (!store.available) logger.info("acquiring without the fleet cache");
+ * ```
+ */
+export interface RedisTokenStore extends TokenStore {
+  /** Whether the last command or connection event says Redis is reachable. */
+  readonly available: boolean;
+  watch(key?: string): Observable<TokenStoreUpdate>;
+  lease(key: string, ttlMs: number): Promise<TokenLease | null>;
+}
+
+type RedisModule = typeof Redis;
+type RedisClient = ReturnType<RedisModule["createClient"]>;
+
+const SET_AND_PUBLISH = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1`;
+const DELETE_AND_PUBLISH = `
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 1`;
+const RELEASE_IF_HOLDER = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+interface UpdateMessage {
+  readonly k: string;
+  readonly v: string | null;
+}
+
+function isUpdateMessage(value: unknown): value is UpdateMessage {
+  if (typeof value !== "object" || value === null) return false;
+  const { k, v } = value as Record<string, unknown>;
+  return typeof k === "string" && (v === null || typeof v === "string");
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new TypeError(
+      `Expected \`${name}\` to be a positive number of milliseconds; got ${value}.`,
+    );
+  }
+  return value;
+}
+
+async function loadRedis(): Promise<RedisModule> {
+  try {
+    return await import("redis");
+  } catch (error) {
+    throw new Error(
+      'The Redis token store needs the "redis" package (an optional peer dependency of rx-identity): npm install redis',
+      { cause: error },
+    );
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/**
+ * Connects to Redis and returns the fleet store. Waits up to `connectTimeoutMs` for the
+ * first connection; if Redis is not there yet, the store is returned anyway, reports
+ * itself unavailable, and keeps reconnecting in the background. `close()` it when done: the
+ * connection keeps the process alive.
+ *
+ * @example
+ * ```ts
+ * const store = await createRedisTokenStore({
+ *   url: process.env.REDIS_URL,
+ *   clientSecret,
+ *   credentialId: credentialIdOf({ authorityHost, clientId }),
+ * });
+ * const lease = await store.lease(key, 30_000); // null: another process refreshes `key`
+ * ```
+ */
+export async function createRedisTokenStore(
+  options: RedisTokenStoreOptions,
+): Promise<RedisTokenStore> {
+  const commandTimeoutMs = positive("commandTimeoutMs", options.commandTimeoutMs, 500);
+  const connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs, 1_000);
+  const baseDelayMs = positive("reconnect.baseDelayMs", options.reconnect?.baseDelayMs, 50);
+  const maxDelayMs = positive("reconnect.maxDelayMs", options.reconnect?.maxDelayMs, 2_000);
+  if (options.credentialId.length === 0) {
+    throw new TypeError(
+      "Expected `credentialId` to be credentialIdOf({ authorityHost, clientId }).",
+    );
+  }
+  const cipher = createEntryCipher(options.clientSecret);
+  const logger = options.logger ?? defaultStoreLogger;
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const prefix = `${options.keyPrefix ?? "rx-identity"}:v${STORE_VERSION}`;
+  const channel = `${prefix}:updates:${options.credentialId}`;
+  const tokenKey = (key: string): string => `${prefix}:token:${key}`;
+  const leaseKey = (key: string): string => `${prefix}:lease:${key}`;
+
+  const { createClient } = await loadRedis();
+  const client: RedisClient = createClient({
+    url: options.url ?? "redis://127.0.0.1:6379",
+    // Fail at once while disconnected instead of queueing: the caller has a better plan.
+    disableOfflineQueue: true,
+    commandOptions: { timeout: commandTimeoutMs },
+    socket: {
+      connectTimeout: connectTimeoutMs,
+      reconnectStrategy: (retries: number) =>
+        Math.round(Math.min(baseDelayMs * 2 ** retries, maxDelayMs) * (1 + 0.2 * random())),
+    },
+  });
+
+  let available = false;
+  let everUp = false;
+  let closed = false;
+  const markDown = (reason: string): void => {
+    if (available) {
+      logger.warning(
+        `rx-identity Redis token store unavailable (${reason}); processes acquire tokens on their own until it returns.`,
+      );
+    }
+    available = false;
+  };
+  // node-redis emits "error" for every failed (re)connect; an unhandled "error" event
+  // would crash the process.
+  client.on("error", (error: unknown) => markDown(describe(error)));
+  client.on("ready", () => {
+    if (everUp && !available) logger.info("rx-identity Redis token store available again.");
+    everUp = true;
+    available = true;
+  });
+
+  const connecting = client.connect().catch((error: unknown) => {
+    if (!closed)
+      logger.warning(`rx-identity Redis token store gave up connecting: ${describe(error)}`);
+  });
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, connectTimeoutMs);
+    timer.unref();
+    void connecting.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  if (!available) {
+    logger.warning(
+      `rx-identity Redis token store not connected after ${connectTimeoutMs} ms; processes acquire tokens on their own until it is.`,
+    );
+  }
+
+  async function run<T>(what: string, command: () => Promise<T>): Promise<T> {
+    if (closed) throw new Error("The token store is closed; create a new store to keep using it.");
+    try {
+      return await command();
+    } catch (error) {
+      markDown(describe(error));
+      throw new TokenStoreUnavailableError(
+        `The Redis token store could not ${what} (${describe(error)}); acquire the token without it.`,
+        { cause: error },
+      );
+    }
+  }
+
+  function open(key: string, sealed: string, where: string): TokenStoreEntry | undefined {
+    const opened = cipher.open(key, sealed);
+    if (!opened.ok) {
+      logger.warning(
+        `rx-identity Redis token store: ${where} for ${shortKey(key)} ignored (${opened.reason}: tampered, truncated, or sealed with another secret).`,
+      );
+      return undefined;
+    }
+    return opened.entry.expiresOnTimestamp > now() ? opened.entry : undefined;
+  }
+
+  // One SUBSCRIBE per store, shared by every watcher, dropped when the last one leaves.
+  let subscriber: RedisClient | undefined;
+  const updates = new Subject<TokenStoreUpdate>();
+  const onMessage = (message: string): void => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(message);
+    } catch {
+      parsed = undefined;
+    }
+    if (!isUpdateMessage(parsed)) {
+      logger.warning("rx-identity Redis token store: a malformed update message was ignored.");
+      return;
+    }
+    const entry = parsed.v === null ? undefined : open(parsed.k, parsed.v, "an update");
+    if (parsed.v !== null && entry === undefined) return;
+    updates.next({ key: parsed.k, entry });
+  };
+  const allUpdates$ = new Observable<TokenStoreUpdate>((observer) => {
+    if (closed) {
+      observer.complete();
+      return undefined;
+    }
+    // The subscriber queues SUBSCRIBE while offline and node-redis re-subscribes after a
+    // reconnect; updates published while it was away are lost, which is why the engine
+    // still reads the store before acquiring.
+    const sub = client.duplicate({ disableOfflineQueue: false, commandOptions: {} });
+    subscriber = sub;
+    sub.on("error", () => undefined); // the command client already reports outages
+    const subscription = updates.subscribe(observer);
+    void sub
+      .connect()
+      .then(() => sub.subscribe(channel, onMessage))
+      .catch(() => undefined);
+    return () => {
+      subscription.unsubscribe();
+      if (subscriber === sub) subscriber = undefined;
+      if (sub.isReady) void sub.close().catch(() => sub.destroy());
+      else if (sub.isOpen) sub.destroy();
+    };
+  }).pipe(share({ resetOnRefCountZero: true, resetOnComplete: true, resetOnError: true }));
+
+  const store: RedisTokenStore = {
+    get available() {
+      return available;
+    },
+    async read(key) {
+      const sealed = await run("read a token", () =>
+        client.sendCommand<string | null>(["GET", tokenKey(key)]),
+      );
+      return typeof sealed === "string" ? open(key, sealed, "the stored entry") : undefined;
+    },
+    async write(key, entry) {
+      const ttl = Math.ceil(entry.expiresOnTimestamp - now());
+      if (ttl <= 0) return store.delete(key);
+      const sealed = cipher.seal(key, entry);
+      const message = JSON.stringify({ k: key, v: sealed } satisfies UpdateMessage);
+      await run("write a token", () =>
+        client.sendCommand([
+          "EVAL",
+          SET_AND_PUBLISH,
+          "1",
+          tokenKey(key),
+          sealed,
+          String(ttl),
+          channel,
+          message,
+        ]),
+      );
+    },
+    async delete(key) {
+      const message = JSON.stringify({ k: key, v: null } satisfies UpdateMessage);
+      await run("delete a token", () =>
+        client.sendCommand(["EVAL", DELETE_AND_PUBLISH, "1", tokenKey(key), channel, message]),
+      );
+    },
+    watch(key?: string) {
+      return key === undefined ? allUpdates$ : allUpdates$.pipe(filter((u) => u.key === key));
+    },
+    async lease(key, ttlMs) {
+      if (!Number.isInteger(ttlMs) || ttlMs <= 0) {
+        throw new TypeError(`Expected \`ttlMs\` to be a positive integer; got ${ttlMs}.`);
+      }
+      const holder = randomUUID();
+      const reply = await run("take a lease", () =>
+        client.sendCommand<string | null>([
+          "SET",
+          leaseKey(key),
+          holder,
+          "NX",
+          "PX",
+          String(ttlMs),
+        ]),
+      );
+      if (reply !== "OK") return null;
+      let released = false;
+      return {
+        async release() {
+          if (released) return;
+          released = true;
+          try {
+            await run("release a lease", () =>
+              client.sendCommand(["EVAL", RELEASE_IF_HOLDER, "1", leaseKey(key), holder]),
+            );
+          } catch (error) {
+            // It lapses by itself after its TTL; nothing else to do.
+            logger.info(
+              `rx-identity Redis token store: lease of ${shortKey(key)} left to expire (${describe(error)}).`,
+            );
+          }
+        },
+      };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      updates.complete();
+      const clients = [client, subscriber];
+      subscriber = undefined;
+      await Promise.all(
+        clients.map(async (c) => {
+          if (c === undefined) return;
+          if (c.isReady) await c.close().catch(() => c.destroy());
+          else if (c.isOpen) c.destroy();
+        }),
+      );
+      await connecting;
+    },
+  };
+  return store;
+}
