@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { inspect } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEntraEmulator } from "../../src/testing/index.js";
 import type { EntraEmulator } from "../../src/testing/index.js";
@@ -103,6 +104,16 @@ describe("startEntraEmulator with the real @azure/msal-node", () => {
       authMethod: "post",
       status: 200,
     });
+  });
+
+  it("never shows a registered secret in inspect, JSON or its request log", () => {
+    const shown = [
+      inspect(emulator, { depth: 10, showHidden: true }),
+      JSON.stringify(emulator),
+      JSON.stringify(emulator.requests),
+    ];
+
+    for (const text of shown) expect(text).not.toContain(clientSecret);
   });
 
   it("counts requests per tenant, scope and claims", async () => {
