@@ -234,7 +234,7 @@ describe("createTokenRegistry properties", () => {
           w.source.script.push({ kind: "permanent" });
           const outcomes = Array.from({ length: gets }, () =>
             w.registry.get(KEYS[1]!).then(
-              () => "resolved" as unknown,
+              () => "resolved",
               (e: unknown) => e,
             ),
           );
