@@ -14,6 +14,16 @@ const onSignal = (): void => {
 process.on("SIGINT", onSignal);
 process.on("SIGTERM", onSignal);
 
+let settled = false;
+process.once("exit", (code) => {
+  // The command's promise never settled, yet the event loop ran dry: something it waited
+  // for was not holding the process open. Report it instead of exiting 0 silently.
+  if (!settled && code === 0) {
+    process.stderr.write("rx-identity: the command stopped before it finished\n");
+    process.exitCode = 1;
+  }
+});
+
 // No top-level await, so the file also builds as CommonJS.
 void main({
   argv: process.argv.slice(2),
@@ -22,6 +32,7 @@ void main({
   stderr: process.stderr,
   signal: controller.signal,
 }).then((code) => {
+  settled = true;
   process.exitCode = code;
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);

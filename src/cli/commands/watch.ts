@@ -78,9 +78,13 @@ export const watchCommand: Command = {
       const failure = await new Promise<unknown>((resolve) => {
         const holder: { subscription?: Subscription } = {};
         let stopped = false;
+        // The credential's refresh timers never keep Node alive (a script that calls getToken
+        // once must exit at once), so a command that waits for refreshes holds the process.
+        const keepAlive = setInterval(() => undefined, 1 << 30);
         const stop = (result: unknown): void => {
           if (stopped) return;
           stopped = true;
+          clearInterval(keepAlive);
           signal.removeEventListener("abort", onAbort);
           // Deferred: `next` may run synchronously inside `subscribe`, before `subscription` is set.
           queueMicrotask(() => holder.subscription?.unsubscribe());
