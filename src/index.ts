@@ -18,3 +18,48 @@ export type {
   RxIdentityErrorCode,
   RxIdentityErrorUnion,
 } from "./errors/index.js";
+
+export {
+  ClientSecretCredential,
+  DEFAULT_AUTHORITY_HOST,
+  MAX_CLAIMS_BYTES,
+  parseClaimsChallenge,
+  parseWwwAuthenticate,
+  retryOnClaimsChallenge,
+} from "./credential/index.js";
+export type {
+  AuthChallenge,
+  ClientSecretCredentialOptions,
+  CredentialLoggingOptions,
+  RetryOnClaimsChallengeOptions,
+  TokenCachePersistenceOptions,
+  TokenStreamOptions,
+} from "./credential/index.js";
+
+export {
+  dropStale,
+  refreshBeforeExpiry,
+  retryWithBackoff,
+  rotateOnNewValue,
+  timerAt,
+  unrefScheduler,
+} from "./operators/index.js";
+export type {
+  DropStaleOptions,
+  RefreshBeforeExpiryOptions,
+  RetryDecision,
+  RetryWithBackoffOptions,
+} from "./operators/index.js";
+
+export { DEFAULT_REFRESH_POLICY, createTokenRegistry } from "./streams/index.js";
+export type {
+  Acquire,
+  AcquiredToken,
+  Classify,
+  CreateTokenRegistryOptions,
+  FailureClass,
+  RefreshPolicyOptions,
+  RegistryEvent,
+  TokenKey,
+  TokenRegistry,
+} from "./streams/index.js";
