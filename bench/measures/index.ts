@@ -1,6 +1,15 @@
 /** Every measure of the bench, in the order of {@link measureIds}. */
 import type { Measure } from "../measure.js";
 import { cacheHit } from "./cache-hit.js";
+import { firstToken } from "./first-token.js";
+import { keyScaling } from "./key-scaling.js";
+import { memory } from "./memory.js";
 import { coldStampede } from "./stampede.js";
 
-export const measures: readonly Measure[] = [cacheHit, coldStampede];
+export const measures: readonly Measure[] = [
+  cacheHit,
+  coldStampede,
+  keyScaling,
+  memory,
+  firstToken,
+];
