@@ -1,6 +1,6 @@
 import type { AccessToken } from "@azure/core-auth";
-import { Observable, ReplaySubject, share, throwError } from "rxjs";
-import type { SchedulerLike, Subscriber, Subscription } from "rxjs";
+import { Observable, ReplaySubject, from, share, throwError } from "rxjs";
+import type { ObservableInput, SchedulerLike, Subscriber, Subscription } from "rxjs";
 import { AbortError, CredentialUnavailableError, InvalidArgumentError } from "../errors/index.js";
 import { clampDelay, dropStale, unrefScheduler } from "../operators/index.js";
 import {
@@ -49,6 +49,8 @@ interface Cycle {
   attempt: number;
   /** The retry timer, between attempts. */
   timer: Subscription | undefined;
+  /** The subscription to the current attempt's `acquire` result. */
+  request: Subscription | undefined;
   done: boolean;
 }
 
@@ -198,6 +200,7 @@ export function createTokenRegistry<K extends TokenKey>(
       waiters: 0,
       attempt: 0,
       timer: undefined,
+      request: undefined,
       done: false,
     };
     entry.cycle = cycle;
@@ -209,24 +212,35 @@ export function createTokenRegistry<K extends TokenKey>(
   function attempt(entry: Entry<K>, cycle: Cycle): void {
     cycle.timer = undefined;
     emit({ type: "acquire-start", keyId: entry.key.id, attempt: cycle.attempt });
-    let pending: Promise<AcquiredToken>;
+    let source: ObservableInput<AcquiredToken>;
     try {
-      pending = acquire(entry.key, cycle.controller.signal);
+      source = acquire(entry.key, cycle.controller.signal);
     } catch (error) {
       // A synchronous throw is the acquirer's typed error: pass it on unchanged.
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-      pending = Promise.reject(error);
+      source = throwError(() => error);
     }
-    pending.then(
-      (acquired) => onSuccess(entry, cycle, acquired),
-      (error: unknown) => onFailure(entry, cycle, error),
-    );
+    let received = false;
+    cycle.request = from(source).subscribe({
+      next: (acquired) => {
+        if (received) return;
+        received = true;
+        cycle.request?.unsubscribe();
+        onSuccess(entry, cycle, acquired);
+      },
+      error: (error: unknown) => onFailure(entry, cycle, error),
+      complete: () => {
+        if (!received) onFailure(entry, cycle, new TypeError("acquire completed without a token"));
+      },
+    });
+    // A synchronous Observable may have finished before `subscribe` returned.
+    if (received || cycle.done) cycle.request.unsubscribe();
   }
 
   function endCycle(entry: Entry<K>, cycle: Cycle): void {
     cycle.done = true;
     cycle.timer?.unsubscribe();
     cycle.timer = undefined;
+    cycle.request?.unsubscribe();
     if (entry.cycle === cycle) entry.cycle = undefined;
   }
 

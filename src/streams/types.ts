@@ -26,8 +26,16 @@ export interface TokenKey {
   readonly shortLived?: boolean;
 }
 
-/** Acquires one token for `key`. Must reject promptly once `signal` aborts. */
-export type Acquire<K extends TokenKey> = (key: K, signal: AbortSignal) => Promise<AcquiredToken>;
+/**
+ * Acquires one token for `key`. A Promise must reject promptly once `signal` aborts; an
+ * Observable is unsubscribed when the acquisition is cancelled, and its first value is the
+ * token. (Observables let stream behaviour be tested with `TestScheduler` marbles, where
+ * `expectSubscriptions` on the source proves how many acquisitions ran and when.)
+ */
+export type Acquire<K extends TokenKey> = (
+  key: K,
+  signal: AbortSignal,
+) => PromiseLike<AcquiredToken> | Observable<AcquiredToken>;
 
 /** How a failure is classified by the acquirer's error mapper. */
 export interface FailureClass {
