@@ -7,7 +7,7 @@
  * a lifetime this short). Each acquisition takes 2 ms.
  */
 import { describe, expect, it } from "vitest";
-import { map, type ColdObservable, type Observable } from "rxjs";
+import { map, type Observable } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import { createTokenRegistry, type AcquiredToken, type TokenKey } from "../../src/streams/index.js";
 import { AuthenticationError } from "../../src/errors/index.js";
@@ -28,7 +28,7 @@ const serviceError = (transient: boolean): AuthenticationError =>
  * A registry whose n-th acquisition subscribes to `responses[n]` (the last one repeats) and
  * turns its `a` into a token named `t<n+1>` that lives {@link LIFETIME} ms from then.
  */
-function registryOver(scheduler: TestScheduler, responses: readonly ColdObservable<string>[]) {
+function registryOver(scheduler: TestScheduler, responses: readonly Observable<string>[]) {
   let calls = 0;
   const acquire = (): Observable<AcquiredToken> => {
     const response = responses[Math.min(calls, responses.length - 1)]!;
