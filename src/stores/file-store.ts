@@ -110,7 +110,7 @@ function parseDocument(text: string): { entries: Entries } | { problem: string }
 
 function errnoOf(error: unknown): string | undefined {
   return typeof error === "object" && error !== null && "code" in error
-    ? String((error).code)
+    ? String(error.code)
     : undefined;
 }
 

@@ -187,6 +187,8 @@ export async function createRedisTokenStore(
     url: options.url ?? "redis://127.0.0.1:6379",
     // Fail at once while disconnected instead of queueing: the caller has a better plan.
     disableOfflineQueue: true,
+    // Bounds what piles up behind a frozen Redis; beyond it commands fail at once.
+    commandsQueueMaxLength: 1_000,
     commandOptions: { timeout: commandTimeoutMs },
     socket: {
       connectTimeout: connectTimeoutMs,
@@ -233,16 +235,35 @@ export async function createRedisTokenStore(
     );
   }
 
+  // node-redis's own `timeout` command option stops counting once a command is written
+  // ("Timeout only works while the command is still pending to be sent", redis/node-redis
+  // PR #3008), so a frozen or overloaded Redis would hold the caller forever: race each
+  // command against our own deadline. A late reply is simply dropped.
+  function deadline(what: string): { promise: Promise<never>; clear: () => void } {
+    let timer: NodeJS.Timeout | undefined;
+    const promise = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no reply to ${what} within ${commandTimeoutMs} ms`)),
+        commandTimeoutMs,
+      );
+      timer.unref();
+    });
+    return { promise, clear: () => clearTimeout(timer) };
+  }
+
   async function run<T>(what: string, command: () => Promise<T>): Promise<T> {
     if (closed) throw new Error("The token store is closed; create a new store to keep using it.");
+    const limit = deadline(what);
     try {
-      return await command();
+      return await Promise.race([command(), limit.promise]);
     } catch (error) {
       markDown(describe(error));
       throw new TokenStoreUnavailableError(
         `The Redis token store could not ${what} (${describe(error)}); acquire the token without it.`,
         { cause: error },
       );
+    } finally {
+      limit.clear();
     }
   }
 

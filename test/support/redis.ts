@@ -23,6 +23,10 @@ export interface RunningRedis {
   kill(): Promise<void>;
   /** Starts a fresh, empty server on the same port (after {@link kill}). */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open but nothing answers, as with an overloaded Redis. */
+  pause(): void;
+  /** Unfreezes it (SIGCONT). */
+  resume(): void;
   /** Stops the server for good. Idempotent. */
   stop(): Promise<void>;
 }
@@ -73,8 +77,9 @@ async function launch(port: number, startTimeoutMs: number): Promise<ChildProces
       "yes",
       "--daemonize",
       "no",
+      // "Ready to accept connections" is logged at notice level.
       "--loglevel",
-      "warning",
+      "notice",
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -161,6 +166,12 @@ export async function startRedis(
           if (stopped) throw new Error("this Redis was stopped");
           await killChild(server);
           server = await launch(port, startTimeoutMs);
+        },
+        pause() {
+          server?.kill("SIGSTOP");
+        },
+        resume() {
+          server?.kill("SIGCONT");
         },
         async stop() {
           stopped = true;
