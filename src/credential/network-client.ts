@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { Agent, request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
 import { rootCertificates } from "node:tls";
+import { createNetworkError } from "@azure/msal-common/node";
 import { AuthError, ClientAuthErrorCodes } from "@azure/msal-node";
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
 
@@ -66,7 +67,8 @@ const idleSocketTimeoutMs = 30_000;
  * body }` with lower-cased header names and the body parsed as JSON for every status; it
  * rejects with an MSAL `AuthError` whose `errorCode` is `network_error` when no response
  * arrives (including timeouts, `"Request timeout"`, and aborts, `"Request aborted"`, with the
- * signal's reason as `cause`), and `token_parsing_error` when the body is not JSON.
+ * signal's reason as `cause`), and with msal-common's `NetworkError` (inner code
+ * `token_parsing_error`, plus `httpStatus` and `responseHeaders`) when the body is not JSON.
  *
  * @example
  * ```ts
@@ -133,10 +135,18 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
     try {
       body = JSON.parse(raw.text) as T;
     } catch (error) {
-      throw new AuthError(
-        ClientAuthErrorCodes.tokenParsingError,
-        "",
-        `Failed to parse response: ${error instanceof Error ? error.message : "unknown"}`,
+      // A body that is not JSON (a gateway's HTML 503 page, a truncated answer) still came
+      // with an HTTP status and headers: msal-common's `NetworkError` carries them, so the
+      // credential can classify a 503 as transient and read its `Retry-After`. msal-node's
+      // own HttpClient throws a bare `token_parsing_error` here and loses the status.
+      throw createNetworkError(
+        new AuthError(
+          ClientAuthErrorCodes.tokenParsingError,
+          "",
+          `Failed to parse response (HTTP ${raw.status}): ${error instanceof Error ? error.message : "unknown"}`,
+        ),
+        raw.status,
+        raw.headers,
       );
     }
     return { status: raw.status, headers: raw.headers, body };
