@@ -10,7 +10,8 @@ import { verifyAccessToken, type VerifyOptions } from "../support/jwt.js";
 
 /** The text of a websocket message, whichever buffer shape `ws` delivered it in. */
 export function rawDataToString(data: RawData): string {
-  return (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString("utf8");
+  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
+  return (data instanceof ArrayBuffer ? Buffer.from(data) : data).toString("utf8");
 }
 
 /** Close code for a connection whose token expired. */
