@@ -47,6 +47,11 @@ async function main(): Promise<void> {
   };
   const selected: readonly Measure[] =
     config.only.length === 0 ? measures : measures.filter((m) => config.only.includes(m.id));
+  for (const id of config.only) {
+    if (!measures.some((m) => m.id === id)) {
+      await send({ type: "failed", id, error: `no measure has the id ${id}` });
+    }
+  }
   try {
     for (const measure of selected) {
       process.stderr.write(`bench: ${measure.id}\n`);

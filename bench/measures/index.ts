@@ -4,6 +4,7 @@ import { cacheHit } from "./cache-hit.js";
 import { firstToken } from "./first-token.js";
 import { keyScaling } from "./key-scaling.js";
 import { memory } from "./memory.js";
+import { refreshUnderLoad } from "./refresh-under-load.js";
 import { coldStampede } from "./stampede.js";
 
 export const measures: readonly Measure[] = [
@@ -12,4 +13,5 @@ export const measures: readonly Measure[] = [
   keyScaling,
   memory,
   firstToken,
+  refreshUnderLoad,
 ];

@@ -22,13 +22,13 @@ import { interleavedRounds } from "./cache-hit.js";
 
 const SIZES = {
   quick: {
-    oursLevels: [1, 1_000, 10_000],
+    oursLevels: [1, 1_000, 5_000],
     peerLevels: [1, 1_000],
     rounds: 5,
     roundMs: 20,
     warmupCalls: 20_000,
-    fillBudgetMs: 15_000,
-    peerFillBudgetMs: 15_000,
+    fillBudgetMs: 10_000,
+    peerFillBudgetMs: 10_000,
   },
   full: {
     oursLevels: [1, 1_000, 10_000, 100_000],
