@@ -2,8 +2,8 @@ import type { AccessToken } from "@azure/core-auth";
 import { randomBytes, randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Subscription } from "rxjs";
-import { ClientSecretCredential } from "../../credential/index.js";
-import { startEntraEmulator, type EntraEmulator } from "../../testing/index.js";
+import type { ClientSecretCredential } from "../../credential/index.js";
+import type { EntraEmulator } from "../../testing/index.js";
 import { parseCommandArgs, parseNumberFlag, UsageError } from "../support/args.js";
 import type { Command } from "../support/context.js";
 import {
@@ -153,6 +153,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   let claimsRequests = 0;
 
   try {
+    // Loaded on demand so that --help and usage errors answer without loading MSAL.
+    const [{ ClientSecretCredential }, { startEntraEmulator }] = await Promise.all([
+      import("../../credential/index.js"),
+      import("../../testing/index.js"),
+    ]);
     emulator = await startEntraEmulator({
       tokenLifetimeSeconds: lifetime,
       refreshInSeconds: refreshIn,

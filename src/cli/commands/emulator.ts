@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { startEntraEmulator } from "../../testing/index.js";
 import { parseCommandArgs, parseNumberFlag } from "../support/args.js";
 import { untilAborted, type Command } from "../support/context.js";
 import { colourWanted, createPalette, formatElapsed } from "../support/format.js";
@@ -59,6 +58,8 @@ export const emulatorCommand: Command = {
         : parseNumberFlag("--refresh-in", values["refresh-in"], { min: 1, integer: true });
 
     const palette = createPalette(colourWanted(stdout, env));
+    // Loaded on demand so that --help and usage errors answer at once.
+    const { startEntraEmulator } = await import("../../testing/index.js");
     const emulator = await startEntraEmulator({
       port,
       ...(lifetime === undefined ? {} : { tokenLifetimeSeconds: lifetime }),

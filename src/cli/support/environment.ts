@@ -3,7 +3,7 @@
  * `ClientSecretCredential` for the `token` and `watch` commands.
  */
 import { readFile } from "node:fs/promises";
-import { ClientSecretCredential } from "../../credential/index.js";
+import type { ClientSecretCredential } from "../../credential/index.js";
 import { UsageError } from "./args.js";
 
 /** The variables {@link credentialFromEnvironment} reads. */
@@ -86,6 +86,8 @@ export async function credentialFromEnvironment(
     ?.split(";")
     .map((tenant) => tenant.trim())
     .filter((tenant) => tenant !== "");
+  // Loaded on demand so that --help and usage errors answer without loading MSAL.
+  const { ClientSecretCredential } = await import("../../credential/index.js");
   return new ClientSecretCredential(tenantId, clientId, clientSecret, {
     ...(authorityHost ? { authorityHost } : {}),
     ...(allowed && allowed.length > 0 ? { additionallyAllowedTenants: allowed } : {}),
