@@ -17,7 +17,15 @@ export interface VerifyOptions {
   readonly now?: () => number;
 }
 
-/** Why a token was refused. */
+/**
+ * Why a token was refused.
+ *
+ * @example
+ * ```ts
+ * try { verifyAccessToken(token, options); }
+ * catch (error) { if (error instanceof TokenRejectedError) response.writeHead(401).end(); }
+ * ```
+ */
 export class TokenRejectedError extends Error {
   override readonly name = "TokenRejectedError";
 }

@@ -19,7 +19,17 @@ export type ClientEvent =
   | { readonly type: "connected"; readonly exp: number }
   | { readonly type: "token-accepted"; readonly exp: number };
 
-/** A connection kept authenticated by a token stream. */
+/**
+ * A connection kept authenticated by a token stream.
+ *
+ * @example
+ * ```ts
+ * const client = new RotatingTokenClient("ws://127.0.0.1:8080", credential.token$(scope));
+ * await client.start();
+ * await client.send("hello"); // resolves on the server's ack
+ * client.close();
+ * ```
+ */
 export class RotatingTokenClient {
   #socket: WebSocket | undefined;
   #subscription: Subscription | undefined;

@@ -8,15 +8,36 @@ import type { IncomingMessage } from "node:http";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { verifyAccessToken, type VerifyOptions } from "../support/jwt.js";
 
-/** The text of a websocket message, whichever buffer shape `ws` delivered it in. */
+/**
+ * The text of a websocket message, whichever buffer shape `ws` delivered it in.
+ *
+ * @example
+ * ```ts
+ * socket.on("message", (data) => JSON.parse(rawDataToString(data)));
+ * ```
+ */
 export function rawDataToString(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
   return (data instanceof ArrayBuffer ? Buffer.from(data) : data).toString("utf8");
 }
 
-/** Close code for a connection whose token expired. */
+/**
+ * Close code for a connection whose token expired.
+ *
+ * @example
+ * ```ts
+ * socket.on("close", (code) => code === CLOSE_TOKEN_EXPIRED && reconnect());
+ * ```
+ */
 export const CLOSE_TOKEN_EXPIRED = 4001;
-/** Close code for a connection that presented an invalid token in-band. */
+/**
+ * Close code for a connection that presented an invalid token in-band.
+ *
+ * @example
+ * ```ts
+ * socket.on("close", (code) => code === CLOSE_TOKEN_INVALID && alert("token refused"));
+ * ```
+ */
 export const CLOSE_TOKEN_INVALID = 4003;
 
 /** What the server counted. */

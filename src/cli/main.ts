@@ -12,7 +12,14 @@ import type { Command, CommandContext } from "./support/context.js";
 
 const commands: readonly Command[] = [tokenCommand, watchCommand, emulatorCommand, demoCommand];
 
-/** The top-level `--help` text. */
+/**
+ * The top-level `--help` text.
+ *
+ * @example
+ * ```ts
+ * process.stdout.write(usage);
+ * ```
+ */
 export const usage = `Usage: rx-identity <command> [options]
 
 Microsoft Entra ID client-secret tokens as rxjs streams.

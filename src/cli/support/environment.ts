@@ -6,7 +6,14 @@ import { readFile } from "node:fs/promises";
 import type { ClientSecretCredential } from "../../credential/index.js";
 import { UsageError } from "./args.js";
 
-/** The variables {@link credentialFromEnvironment} reads. */
+/**
+ * The variables {@link credentialFromEnvironment} reads.
+ *
+ * @example
+ * ```ts
+ * const set = ENVIRONMENT_VARIABLES.filter((name) => process.env[name] !== undefined);
+ * ```
+ */
 export const ENVIRONMENT_VARIABLES = [
   "AZURE_TENANT_ID",
   "AZURE_CLIENT_ID",
