@@ -17,7 +17,7 @@ describe("npm start", () => {
     );
     expect(
       output.some((line) =>
-        /outage\s+over: \d+ requests? answered 503, subscribers saw 0 errors/.test(line),
+        /outage\s+over: [1-9]\d* requests? answered 503, subscribers saw 0 errors/.test(line),
       ),
     ).toBe(true);
     expect(output.some((line) => /claims\s+.*1 request carrying claims/.test(line))).toBe(true);

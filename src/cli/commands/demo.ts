@@ -184,17 +184,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     );
 
     // Two long-lived subscribers, one per scope.
+    const firstTokens: Promise<void>[] = [];
     for (const [label, scope] of [
       ["storage", SCOPES.storage],
       ["graph", SCOPES.graph],
     ] as const) {
       let count = 0;
+      let first: () => void = () => undefined;
+      firstTokens.push(new Promise<void>((resolve) => (first = resolve)));
       line("subscribe", p.cyan, `token$("${scope}")`);
       subscriptions.push(
         cred.token$(scope).subscribe({
           next: (token: AccessToken) => {
             count += 1;
             tokensDelivered += 1;
+            first();
             const now = Date.now();
             const aud = decodeJwtPayload(token.token)?.["aud"];
             const refresh =
@@ -221,8 +225,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       );
     }
 
+    // Later steps are timed from the first tokens, whose refresh times they aim at.
+    await Promise.race([Promise.all(firstTokens), pause(lifetime * 1_000, signal)]);
+    const anchor = elapsed();
+
     // 1. A burst of concurrent getToken calls on a cold key: single-flight makes one request.
-    await pause(1_000, signal);
+    await pause(anchor + 1_000 - elapsed(), signal);
     if (signal?.aborted !== true) {
       const before = em.requestCount({ scope: SCOPES.vault });
       const tokens = await Promise.all(
@@ -240,7 +248,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
     // 2. An outage just before the first refresh: retries with backoff bridge it while the
     // current tokens are still usable, so subscribers see no error.
-    const outageStart = Math.max(1_500, refreshIn * 850);
+    // Refreshes are due between 90% and 100% of refresh_in after issue (the jitter), so an
+    // outage from 85% on catches the first refresh of both subscribers.
+    const outageStart = anchor + Math.max(1_500, refreshIn * 850);
     const outageMs = Math.min(3_000, ((lifetime - refreshIn) * 1_000) / 4);
     await pause(outageStart - elapsed(), signal);
     if (signal?.aborted !== true && outageStart + outageMs < durationMs) {
