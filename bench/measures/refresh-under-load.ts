@@ -82,6 +82,7 @@ export class CountingVirtualTimeScheduler extends VirtualTimeScheduler {
 interface KeyLog {
   /** Every token the key's subscriber received, in order. */
   readonly tokens: AccessToken[];
+  errored: boolean;
 }
 
 export const refreshUnderLoad: Measure = {
@@ -108,10 +109,11 @@ export const refreshUnderLoad: Measure = {
     const logs: KeyLog[] = [];
     let emissions = 0;
     let errors = 0;
+    let firstError: unknown;
     let staleDeliveries = 0;
     const subscriptions: Subscription[] = [];
     const subscribe = (index: number): void => {
-      const log: KeyLog = { tokens: [] };
+      const log: KeyLog = { tokens: [], errored: false };
       logs.push(log);
       subscriptions.push(
         credential.token$(scopeOf("refresh", index)).subscribe({
@@ -120,22 +122,50 @@ export const refreshUnderLoad: Measure = {
             if (token.expiresOnTimestamp <= scheduler.now()) staleDeliveries++;
             log.tokens.push(token);
           },
-          error: () => errors++,
+          error: (error: unknown) => {
+            errors++;
+            log.errored = true;
+            firstError ??= error;
+          },
         }),
       );
     };
     const requests = (): number => emulator.requestCount({ tenant });
 
-    /** Waits until every request started has been answered and emitted, and stays so. */
+    /**
+     * Whether every key has what it should have at the current virtual time: a first token,
+     * and a latest token whose refresh time has not passed (or an error to show for it).
+     */
+    const upToDate = (): boolean => {
+      const now = scheduler.now();
+      for (const log of logs) {
+        if (log.errored) continue;
+        const latest = log.tokens[log.tokens.length - 1];
+        if (latest === undefined) return false;
+        if ((latest.refreshAfterTimestamp ?? latest.expiresOnTimestamp) <= now) return false;
+      }
+      return true;
+    };
+
+    /**
+     * Waits (in real time) until every key is up to date and every request the emulator saw
+     * has become a token or an error, and it stays so for `quietChecks` checks. Counting
+     * requests alone is not enough: right after a timer fires, the request may not have
+     * reached the emulator yet, and a virtual clock moved on meanwhile would time it out.
+     */
     const settle = async (quietChecks: number): Promise<void> => {
-      const deadline = performance.now() + 60_000;
+      const deadline = performance.now() + 20_000;
       let quiet = 0;
       while (quiet < quietChecks) {
         if (performance.now() > deadline) {
-          throw new Error(`requests (${requests()}) and emissions (${emissions}) never settled`);
+          const cause =
+            firstError === undefined ? "" : `; first stream error: ${String(firstError)}`;
+          throw new Error(
+            `${requests()} requests, ${emissions} tokens emitted and ${errors} stream errors never settled${cause}`,
+          );
         }
         await sleep(1);
-        quiet = requests() === emissions + errors ? quiet + 1 : 0;
+        quiet = upToDate() && requests() === emissions + errors ? quiet + 1 : 0;
       }
     };
 
