@@ -159,7 +159,9 @@ export const refreshUnderLoad: Measure = {
       while (quiet < quietChecks) {
         if (performance.now() > deadline) {
           const cause =
-            firstError === undefined ? "" : `; first stream error: ${String(firstError)}`;
+            firstError instanceof Error
+              ? `; first stream error: ${firstError.name}: ${firstError.message}`
+              : "";
           throw new Error(
             `${requests()} requests, ${emissions} tokens emitted and ${errors} stream errors never settled${cause}`,
           );
