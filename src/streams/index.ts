@@ -8,7 +8,11 @@ export {
   retryDelay,
 } from "./refresh-policy.js";
 export type { RefreshPolicyOptions } from "./refresh-policy.js";
-export { DEFAULT_MAX_SHORT_LIVED_KEYS, createTokenRegistry } from "./token-registry.js";
+export {
+  DEFAULT_LEASE_TTL_MS,
+  DEFAULT_MAX_SHORT_LIVED_KEYS,
+  createTokenRegistry,
+} from "./token-registry.js";
 export type { CreateTokenRegistryOptions } from "./token-registry.js";
 export { createUnrefScheduler, unrefScheduler } from "../operators/index.js";
 export type {
@@ -17,6 +21,9 @@ export type {
   Classify,
   FailureClass,
   RegistryEvent,
+  SharedTokenCache,
+  SharedTokenEntry,
+  SharedTokenLease,
   TokenKey,
   TokenRegistry,
   TokenRegistryOptions,

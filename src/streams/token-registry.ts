@@ -1,9 +1,19 @@
 import type { AccessToken } from "@azure/core-auth";
-import { Observable, ReplaySubject, from, share, throwError } from "rxjs";
-import type { ObservableInput, SchedulerLike, Subscriber, Subscription } from "rxjs";
+import {
+  Observable,
+  ReplaySubject,
+  Subject,
+  Subscription,
+  firstValueFrom,
+  from,
+  share,
+  throwError,
+} from "rxjs";
+import type { ObservableInput, SchedulerLike, Subscriber } from "rxjs";
 import { AbortError, CredentialUnavailableError, InvalidArgumentError } from "../errors/index.js";
 import { clampDelay, dropStale, unrefScheduler } from "../operators/index.js";
 import {
+  baseRefreshTime,
   forcedWindow,
   refreshTime,
   resolveRefreshPolicy,
@@ -14,6 +24,9 @@ import type {
   AcquiredToken,
   FailureClass,
   RegistryEvent,
+  SharedTokenCache,
+  SharedTokenEntry,
+  SharedTokenLease,
   TokenKey,
   TokenRegistry,
   TokenRegistryOptions,
@@ -33,6 +46,9 @@ export interface CreateTokenRegistryOptions<K extends TokenKey> extends TokenReg
    */
   readonly maxShortLivedKeys?: number | undefined;
 }
+
+/** The default of {@link TokenRegistryOptions.leaseTtlMs}: the request timeout (30 s) plus a margin. */
+export const DEFAULT_LEASE_TTL_MS = 35_000;
 
 /** The default of {@link CreateTokenRegistryOptions.maxShortLivedKeys}. */
 export const DEFAULT_MAX_SHORT_LIVED_KEYS = 1_000;
@@ -56,6 +72,8 @@ interface Cycle {
 
 interface Entry<K extends TokenKey> {
   readonly key: K;
+  /** The key in the shared cache, or `undefined` when this key is not shared. */
+  readonly sharedKey: string | undefined;
   token: AccessToken | undefined;
   /** `Promise.resolve(token)`, cached so the fast path allocates nothing. */
   resolved: Promise<AccessToken> | undefined;
@@ -102,6 +120,13 @@ export function createTokenRegistry<K extends TokenKey>(
   const onEvent = options.onEvent;
   const policy = resolveRefreshPolicy(options.policy);
   const maxShortLived = options.maxShortLivedKeys ?? DEFAULT_MAX_SHORT_LIVED_KEYS;
+  const sharedCache = options.sharedCache;
+  const leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  if (!Number.isFinite(leaseTtlMs) || leaseTtlMs < 1) {
+    throw new InvalidArgumentError(
+      `Expected \`leaseTtlMs\` to be a positive number of milliseconds, got ${String(leaseTtlMs)}.`,
+    );
+  }
   if (!Number.isInteger(maxShortLived) || maxShortLived < 1) {
     throw new InvalidArgumentError(
       `Expected \`maxShortLivedKeys\` to be a positive integer, got ${String(maxShortLived)}.`,
@@ -113,6 +138,16 @@ export function createTokenRegistry<K extends TokenKey>(
   /** usableUntil of every token handed out, for `dropStale` on replayed values. */
   const usableUntilOf = new WeakMap<AccessToken, number>();
   let closed = false;
+
+  /** Entries by shared-cache key, for updates written by other holders. */
+  const bySharedKey = new Map<string, Entry<K>>();
+  /** Every watched update, for acquisitions waiting on another holder's lease. */
+  const sharedUpdates = new Subject<{ readonly key: string; readonly entry: SharedTokenEntry }>();
+  let watching: Subscription | undefined;
+  /** Whether the shared cache failed last time (logged once per outage). */
+  let sharedDown = false;
+  /** Tokens that came from the shared cache rather than from `acquire`. */
+  const fromShared = new WeakSet<AcquiredToken>();
 
   const emit = (event: RegistryEvent): void => {
     if (onEvent === undefined) return;
@@ -142,8 +177,10 @@ export function createTokenRegistry<K extends TokenKey>(
       }
       return entry;
     }
+    const sharedKey = key.shortLived === true ? undefined : sharedCache?.keyOf(key);
     entry = {
       key,
+      sharedKey,
       token: undefined,
       resolved: undefined,
       refreshAt: Number.POSITIVE_INFINITY,
@@ -154,6 +191,10 @@ export function createTokenRegistry<K extends TokenKey>(
       refreshTimer: undefined,
     };
     map.set(key.id, entry);
+    if (sharedKey !== undefined) {
+      bySharedKey.set(sharedKey, entry);
+      watchShared();
+    }
     if (map === shortLived && map.size > maxShortLived) {
       const oldest = map.keys().next();
       if (oldest.done !== true) {
@@ -214,7 +255,10 @@ export function createTokenRegistry<K extends TokenKey>(
     emit({ type: "acquire-start", keyId: entry.key.id, attempt: cycle.attempt });
     let source: ObservableInput<AcquiredToken>;
     try {
-      source = acquire(entry.key, cycle.controller.signal);
+      source =
+        sharedCache !== undefined && entry.sharedKey !== undefined
+          ? acquireShared(entry, cycle, sharedCache, entry.sharedKey)
+          : acquire(entry.key, cycle.controller.signal);
     } catch (error) {
       // A synchronous throw is the acquirer's typed error: pass it on unchanged.
       source = throwError(() => error);
@@ -279,7 +323,12 @@ export function createTokenRegistry<K extends TokenKey>(
     entry.refreshAt = refreshAt;
     entry.usableUntil = usableUntil;
     entry.blockedUntil = Number.NEGATIVE_INFINITY;
-    emit({ type: "acquire-success", keyId: entry.key.id, expiresOnTimestamp, refreshAt });
+    emit({
+      type: fromShared.has(acquired) ? "shared-token" : "acquire-success",
+      keyId: entry.key.id,
+      expiresOnTimestamp,
+      refreshAt,
+    });
     cycle.resolve(token);
     for (const subscriber of [...entry.connections]) subscriber.next(token);
     scheduleRefresh(entry);
@@ -449,6 +498,272 @@ export function createTokenRegistry<K extends TokenKey>(
     forgetIfIdle(entry);
   }
 
+  // ---- The shared cache (persistent file cache, Redis fleet) --------------------------
+
+  function sharedFailed(entry: Entry<K>, error: unknown): void {
+    if (sharedDown) return;
+    sharedDown = true;
+    emit({ type: "shared-cache-unavailable", keyId: entry.key.id, error });
+  }
+
+  function sharedUp(entry: Entry<K>): void {
+    if (!sharedDown) return;
+    sharedDown = false;
+    emit({ type: "shared-cache-available", keyId: entry.key.id });
+  }
+
+  /**
+   * Whether a shared entry should be served instead of acquiring: newer than ours, outside
+   * its forced window, and not yet due for refresh.
+   */
+  function isFreshShared(
+    entry: Entry<K>,
+    shared: SharedTokenEntry | undefined,
+    now: number,
+  ): shared is SharedTokenEntry {
+    if (shared === undefined) return false;
+    const { expiresOnTimestamp, refreshAfterTimestamp } = shared;
+    if (!(expiresOnTimestamp > (entry.token?.expiresOnTimestamp ?? Number.NEGATIVE_INFINITY))) {
+      return false;
+    }
+    if (!(now < expiresOnTimestamp - forcedWindow(policy, now, expiresOnTimestamp))) return false;
+    const dueAt =
+      refreshAfterTimestamp !== undefined && Number.isFinite(refreshAfterTimestamp)
+        ? refreshAfterTimestamp
+        : baseRefreshTime(policy, now, expiresOnTimestamp);
+    return now < dueAt;
+  }
+
+  function servedFromShared(shared: SharedTokenEntry): AcquiredToken {
+    const token: AcquiredToken = {
+      token: shared.token,
+      expiresOnTimestamp: shared.expiresOnTimestamp,
+      refreshAfterTimestamp: shared.refreshAfterTimestamp,
+    };
+    fromShared.add(token);
+    return token;
+  }
+
+  /** One subscription per registry to tokens written by the other holders of the cache. */
+  function watchShared(): void {
+    if (watching !== undefined || closed || sharedCache?.watch === undefined) return;
+    let source: Observable<{ readonly key: string; readonly entry: SharedTokenEntry | undefined }>;
+    try {
+      source = sharedCache.watch();
+    } catch {
+      return;
+    }
+    const subscription = source.subscribe({
+      next: ({ key, entry: shared }) => {
+        // Deletes are ignored: the token we hold stays valid until it expires.
+        if (shared === undefined) return;
+        sharedUpdates.next({ key, entry: shared });
+        const entry = bySharedKey.get(key);
+        // An acquisition in flight sees the update through `sharedUpdates` and ends itself.
+        if (entry === undefined || entry.cycle !== undefined) return;
+        if (!isFreshShared(entry, shared, scheduler.now())) return;
+        adoptShared(entry, servedFromShared(shared));
+      },
+      // A watch that ends is set up again by the next acquisition of a shared key.
+      error: () => {
+        if (watching === subscription) watching = undefined;
+      },
+      complete: () => {
+        if (watching === subscription) watching = undefined;
+      },
+    });
+    if (!subscription.closed) watching = subscription;
+  }
+
+  /** A token written by another holder, taken between our own refreshes. */
+  function adoptShared(entry: Entry<K>, acquired: AcquiredToken): void {
+    const now = scheduler.now();
+    const { expiresOnTimestamp } = acquired;
+    const usableUntil = expiresOnTimestamp - forcedWindow(policy, now, expiresOnTimestamp);
+    const refreshAt = refreshTime(
+      policy,
+      now,
+      expiresOnTimestamp,
+      acquired.refreshAfterTimestamp,
+      random,
+    );
+    const token: AccessToken = {
+      token: acquired.token,
+      expiresOnTimestamp,
+      refreshAfterTimestamp: refreshAt,
+      tokenType: "Bearer",
+    };
+    usableUntilOf.set(token, usableUntil);
+    entry.token = token;
+    entry.resolved = Promise.resolve(token);
+    entry.refreshAt = refreshAt;
+    entry.usableUntil = usableUntil;
+    entry.blockedUntil = Number.NEGATIVE_INFINITY;
+    emit({ type: "shared-token", keyId: entry.key.id, expiresOnTimestamp, refreshAt });
+    for (const subscriber of [...entry.connections]) subscriber.next(token);
+    scheduleRefresh(entry);
+  }
+
+  /**
+   * Resolves with the next fresh update of `sharedKey`, or `undefined` after `delayMs` on the
+   * scheduler (or on abort). Subscribed at once, so nothing written after this call is missed.
+   */
+  function nextSharedUpdate(
+    entry: Entry<K>,
+    sharedKey: string,
+    signal: AbortSignal,
+  ): {
+    readonly within: (delayMs: number) => Promise<SharedTokenEntry | undefined>;
+    readonly cancel: () => void;
+  } {
+    let latest: SharedTokenEntry | undefined;
+    let wake: (() => void) | undefined;
+    const subscription = sharedUpdates.subscribe(({ key, entry: shared }) => {
+      if (key !== sharedKey || !isFreshShared(entry, shared, scheduler.now())) return;
+      latest = shared;
+      wake?.();
+    });
+    return {
+      within: (delayMs) =>
+        new Promise((resolve) => {
+          if (latest !== undefined || signal.aborted) {
+            resolve(latest);
+            return;
+          }
+          const timer = new Subscription();
+          const done = (): void => {
+            timer.unsubscribe();
+            signal.removeEventListener("abort", done);
+            wake = undefined;
+            resolve(latest);
+          };
+          wake = done;
+          signal.addEventListener("abort", done, { once: true });
+          timer.add(scheduler.schedule(done, clampDelay(delayMs)));
+        }),
+      cancel: () => subscription.unsubscribe(),
+    };
+  }
+
+  /** Acquires and writes the result to the shared cache (a failed write is only reported). */
+  async function acquireAndShare(
+    entry: Entry<K>,
+    sharedKey: string,
+    cache: SharedTokenCache<K>,
+    signal: AbortSignal,
+    lease: SharedTokenLease | undefined,
+  ): Promise<AcquiredToken> {
+    let acquired: AcquiredToken;
+    try {
+      acquired = await firstValueFrom(from(acquire(entry.key, signal)));
+    } catch (error) {
+      if (lease !== undefined) void lease.release().catch(noop);
+      throw error;
+    }
+    const now = scheduler.now();
+    // Written without jitter: every reader adds its own, so the fleet does not wake at once.
+    const shared: SharedTokenEntry = {
+      token: acquired.token,
+      expiresOnTimestamp: acquired.expiresOnTimestamp,
+      refreshAfterTimestamp: baseRefreshTime(
+        policy,
+        now,
+        acquired.expiresOnTimestamp,
+        acquired.refreshAfterTimestamp,
+      ),
+    };
+    // The lease is held until the token is written, so no other holder acquires meanwhile;
+    // our own subscribers do not wait for the write.
+    void cache
+      .write(sharedKey, shared)
+      .then(
+        () => sharedUp(entry),
+        (error: unknown) => sharedFailed(entry, error),
+      )
+      .finally(() => lease?.release().catch(noop));
+    return acquired;
+  }
+
+  /**
+   * One acquisition through the shared cache: (1) watch, then read: a fresh shared token is
+   * served with no request; (2) take the lease; if another holder has it, wait for its token
+   * (or the lease TTL, never past our deadline) and start over; (3) holding the lease, read
+   * again and only then acquire, write, release. If the cache fails, acquire on our own.
+   */
+  async function acquireShared(
+    entry: Entry<K>,
+    cycle: Cycle,
+    cache: SharedTokenCache<K>,
+    sharedKey: string,
+  ): Promise<AcquiredToken> {
+    const signal = cycle.controller.signal;
+    const aborted = (): AbortError =>
+      new AbortError("The request for a token was aborted by its abortSignal.");
+    watchShared();
+    for (;;) {
+      if (signal.aborted) throw aborted();
+      const update = nextSharedUpdate(entry, sharedKey, signal);
+      try {
+        let stored: SharedTokenEntry | undefined;
+        try {
+          stored = await cache.read(sharedKey);
+          sharedUp(entry);
+        } catch (error) {
+          sharedFailed(entry, error);
+          return await acquireAndShare(entry, sharedKey, cache, signal, undefined);
+        }
+        if (signal.aborted) throw aborted();
+        if (isFreshShared(entry, stored, scheduler.now())) return servedFromShared(stored);
+        if (cache.lease === undefined) {
+          return await acquireAndShare(entry, sharedKey, cache, signal, undefined);
+        }
+        const now = scheduler.now();
+        const left = hasUsableToken(entry, now) ? entry.usableUntil - now : leaseTtlMs;
+        const ttl = Math.max(1, Math.ceil(Math.min(leaseTtlMs, left)));
+        let lease: SharedTokenLease | null;
+        try {
+          lease = await cache.lease(sharedKey, ttl);
+        } catch (error) {
+          sharedFailed(entry, error);
+          return await acquireAndShare(entry, sharedKey, cache, signal, undefined);
+        }
+        if (signal.aborted) {
+          if (lease !== null) void lease.release().catch(noop);
+          throw aborted();
+        }
+        if (lease === null) {
+          const deadline = hasUsableToken(entry, scheduler.now())
+            ? entry.usableUntil
+            : cycle.startedAt + policy.retryWithoutTokenMs;
+          const wait = Math.min(ttl, deadline - scheduler.now());
+          if (wait <= 0) return await acquireAndShare(entry, sharedKey, cache, signal, undefined);
+          const written = await update.within(wait);
+          if (written !== undefined && isFreshShared(entry, written, scheduler.now())) {
+            return servedFromShared(written);
+          }
+          continue;
+        }
+        let again: SharedTokenEntry | undefined;
+        try {
+          again = await cache.read(sharedKey);
+        } catch {
+          again = undefined;
+        }
+        if (isFreshShared(entry, again, scheduler.now())) {
+          void lease.release().catch(noop);
+          return servedFromShared(again);
+        }
+        if (signal.aborted) {
+          void lease.release().catch(noop);
+          throw aborted();
+        }
+        return await acquireAndShare(entry, sharedKey, cache, signal, lease);
+      } finally {
+        update.cancel();
+      }
+    }
+  }
+
   const deadlineOf = (token: AccessToken): number =>
     usableUntilOf.get(token) ?? Number.NEGATIVE_INFINITY;
 
@@ -490,6 +805,10 @@ export function createTokenRegistry<K extends TokenKey>(
     close() {
       if (closed) return Promise.resolve();
       closed = true;
+      watching?.unsubscribe();
+      watching = undefined;
+      sharedUpdates.complete();
+      bySharedKey.clear();
       const error = closedError();
       const all = [...entries.values(), ...shortLived.values()];
       entries.clear();

@@ -64,7 +64,18 @@ export type RegistryEvent =
       readonly transient: boolean;
       readonly retryInMs?: number | undefined;
     }
-  | { readonly type: "key-evicted"; readonly keyId: string };
+  | { readonly type: "key-evicted"; readonly keyId: string }
+  /** A token written by another holder of the shared cache was taken instead of acquiring. */
+  | {
+      readonly type: "shared-token";
+      readonly keyId: string;
+      readonly expiresOnTimestamp: number;
+      readonly refreshAt: number;
+    }
+  /** The shared cache failed (first failure of an outage only): this process acquires on its own. */
+  | { readonly type: "shared-cache-unavailable"; readonly keyId: string; readonly error: unknown }
+  /** The shared cache answered again after {@link RegistryEvent} `shared-cache-unavailable`. */
+  | { readonly type: "shared-cache-available"; readonly keyId: string };
 
 /** The keyed, self-refreshing, single-flight token registry. */
 export interface TokenRegistry<K extends TokenKey> {
@@ -80,6 +91,59 @@ export interface TokenRegistry<K extends TokenKey> {
   close(): Promise<void>;
 }
 
+/** A token as a {@link SharedTokenCache} holds it (a `TokenStoreEntry` of `src/stores`). */
+export interface SharedTokenEntry {
+  readonly token: string;
+  readonly expiresOnTimestamp: number;
+  /** When the token is due for refresh (written without jitter, so each reader adds its own). */
+  readonly refreshAfterTimestamp?: number | undefined;
+}
+
+/** The right to refresh one shared key for a while (a `TokenLease` of `src/stores`). */
+export interface SharedTokenLease {
+  release(): Promise<void>;
+}
+
+/**
+ * Where the registry shares tokens with restarts of this process and with other processes:
+ * the part of `src/stores`' `TokenStore` the engine calls, plus `keyOf`, which maps a
+ * registry key to the cache's key. A `TokenStore` with a `keyOf` added satisfies it, so
+ * `src/streams` never imports `src/stores`.
+ *
+ * Any rejection (a `TokenStoreUnavailableError` or anything else) makes the registry act on
+ * its own for that acquisition: it logs the first failure of an outage and the recovery.
+ *
+ * @example
+ * ```ts
+ * const shared: SharedTokenCache<CredentialKey> = {
+ *   keyOf: (key) => (key.shortLived ? undefined : storeKeyOf({ authorityHost, clientId, ...key })),
+ *   read: (k) => store.read(k),
+ *   write: (k, entry) => store.write(k, entry),
+ *   lease: (k, ttl) => store.lease(k, ttl),
+ *   watch: () => store.watch(),
+ * };
+ * createTokenRegistry({ acquire, classify, sharedCache: shared });
+ * ```
+ */
+export interface SharedTokenCache<K extends TokenKey> {
+  /** The cache key of `key`, or `undefined` to keep that key out of the cache (claims keys). */
+  keyOf(key: K): string | undefined;
+  /** The entry at `key`, or `undefined` (none, expired, or not trusted). */
+  read(key: string): Promise<SharedTokenEntry | undefined>;
+  /** Stores `entry` and tells the other holders (their `watch`). */
+  write(key: string, entry: SharedTokenEntry): Promise<void>;
+  /**
+   * Takes the refresh lease of `key` for `ttlMs`, or `null` when another holder has it.
+   * Caches shared by one process only may leave it out: every acquisition then proceeds.
+   */
+  lease?(key: string, ttlMs: number): Promise<SharedTokenLease | null>;
+  /**
+   * Every update written by any holder (this one included); `entry: undefined` for a delete.
+   * Subscribed once per registry. Caches that cannot see other writers leave it out.
+   */
+  watch?(): Observable<{ readonly key: string; readonly entry: SharedTokenEntry | undefined }>;
+}
+
 /** Options shared by the registry factory. */
 export interface TokenRegistryOptions<K extends TokenKey> {
   readonly acquire: Acquire<K>;
@@ -89,4 +153,18 @@ export interface TokenRegistryOptions<K extends TokenKey> {
   /** @default Math.random */
   readonly random?: () => number;
   readonly onEvent?: (event: RegistryEvent) => void;
+  /**
+   * Tokens shared with restarts and with other processes (persistent file cache, Redis
+   * fleet): read on cold start and before each acquisition, written after it; with a lease,
+   * one holder of the cache refreshes a key while the others wait for its token.
+   * @default undefined (tokens live in this registry only)
+   */
+  readonly sharedCache?: SharedTokenCache<K> | undefined;
+  /**
+   * How long a refresh lease on the shared cache lasts (and so how long the others wait for
+   * a holder that died): about the request timeout plus a margin. Never longer than the
+   * current token stays usable.
+   * @default 35_000
+   */
+  readonly leaseTtlMs?: number | undefined;
 }
