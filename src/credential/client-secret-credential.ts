@@ -1,6 +1,11 @@
 import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
 import { defer, type Observable, type SchedulerLike } from "rxjs";
-import { AuthenticationError, CredentialUnavailableError } from "../errors/index.js";
+import {
+  AuthenticationError,
+  CredentialUnavailableError,
+  InvalidArgumentError,
+} from "../errors/index.js";
+import type { TokenStore } from "../stores/index.js";
 import {
   createTokenRegistry,
   unrefScheduler,
@@ -11,6 +16,7 @@ import { createAcquirer, type Acquirer } from "./acquire.js";
 import { deriveKey, type CredentialKey } from "./key.js";
 import { logRegistryEvent, logger } from "./logger.js";
 import { classify } from "./map-error.js";
+import { logSharedEvent, openPersistentCache, sharedCacheOf } from "./stores.js";
 import { resolveTenant } from "./tenant.js";
 import {
   normalizeAuthorityHost,
@@ -31,18 +37,22 @@ const MAX_MEMOISED_SCOPES = 1_024;
 /** Azure Identity's `TokenCachePersistenceOptions`. */
 export interface TokenCachePersistenceOptions {
   /**
-   * Whether tokens persist between processes. Not built yet: `true` throws a
-   * `CredentialUnavailableError` (a later release adds the file cache).
+   * Whether tokens persist between restarts: in files under the per-user cache directory
+   * (`$XDG_CACHE_HOME/rx-identity`, else `~/.cache/rx-identity`; `%LOCALAPPDATA%\rx-identity`
+   * on Windows), sealed with AES-256-GCM under a key derived from the client secret. A
+   * restarted process serves a still-fresh token with no request.
    * @default false
    */
   readonly enabled: boolean;
   /**
-   * Name of the persistent cache.
-   * @default "msal.cache"
+   * Name of the persistent cache: the files are `<name>.nocae` and `<name>.cae`. Letters,
+   * digits, `.`, `_` and `-`.
+   * @default "rx-identity"
    */
   readonly name?: string | undefined;
   /**
-   * Whether an unencrypted file may be used when no keychain is available.
+   * Accepted for compatibility with Azure Identity. rx-identity always seals what it writes
+   * with a key derived from the client secret, so no keychain is needed.
    * @default false
    */
   readonly unsafeAllowUnencryptedStorage?: boolean | undefined;
@@ -86,11 +96,26 @@ export interface ClientSecretCredentialOptions {
    */
   readonly disableInstanceDiscovery?: boolean | undefined;
   /**
-   * Persistent token cache. The type is accepted; `enabled: true` is not supported yet and
-   * throws a `CredentialUnavailableError`.
+   * Persistent token cache, as in Azure Identity: `{ enabled: true }` keeps tokens in an
+   * encrypted file cache that survives restarts. Not together with `tokenStore`.
    * @default undefined (tokens live in memory)
    */
   readonly tokenCachePersistenceOptions?: TokenCachePersistenceOptions | undefined;
+  /**
+   * Where tokens are shared with other processes, such as a fleet's Redis
+   * (`await createRedisTokenStore({ url, clientSecret, credentialId })`): read before each
+   * acquisition, written after it; with a store that has leases, one process of the fleet
+   * refreshes a key while the others take its token. If the store fails, the credential
+   * acquires on its own (and logs it). The caller owns the store: `close()` does not close it.
+   * @default undefined (tokens live in memory)
+   */
+  readonly tokenStore?: TokenStore | undefined;
+  /**
+   * How long a `tokenStore` refresh lease lasts, so how long the fleet waits for a process
+   * that died while refreshing: about the request timeout plus a margin.
+   * @default 35_000
+   */
+  readonly tokenStoreLeaseMs?: number | undefined;
   /**
    * Refresh schedule, forced window and retry knobs (see `RefreshPolicyOptions`).
    * @default DEFAULT_REFRESH_POLICY
@@ -163,6 +188,8 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
   readonly #acquirer: Acquirer;
   readonly #plainKeys = new Map<string, CredentialKey>();
   readonly #caeKeys = new Map<string, CredentialKey>();
+  /** The file cache this credential opened (a given `tokenStore` is the caller's to close). */
+  readonly #ownedStore: Promise<TokenStore> | undefined;
   #closed = false;
 
   /**
@@ -189,9 +216,10 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     const authorityHost = normalizeAuthorityHost(
       options.authorityHost ?? (process.env["AZURE_AUTHORITY_HOST"] || DEFAULT_AUTHORITY_HOST),
     );
-    if (options.tokenCachePersistenceOptions?.enabled === true) {
-      throw new CredentialUnavailableError(
-        "ClientSecretCredential: tokenCachePersistenceOptions.enabled is not supported yet (the persistent file cache is planned): remove the option, and tokens are cached in memory.",
+    const persistence = options.tokenCachePersistenceOptions;
+    if (persistence?.enabled === true && options.tokenStore !== undefined) {
+      throw new InvalidArgumentError(
+        "ClientSecretCredential: pass either `tokenStore` or `tokenCachePersistenceOptions: { enabled: true }`, not both.",
       );
     }
     this.tenantId = tenantId;
@@ -199,6 +227,21 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     this.authorityHost = authorityHost;
     this.#allowedTenants = validateAllowedTenants(options.additionallyAllowedTenants);
     const scheduler = options.scheduler ?? unrefScheduler;
+    this.#ownedStore =
+      persistence?.enabled === true
+        ? openPersistentCache({
+            clientSecret,
+            name: persistence.name,
+            now: () => scheduler.now(),
+          })
+        : undefined;
+    // An unopenable cache (bad name, unwritable directory) is logged; tokens then live in memory.
+    this.#ownedStore?.catch((error: unknown) =>
+      logger.warning(
+        `ClientSecretCredential: the persistent token cache could not be opened (${error instanceof Error ? error.message : String(error)}); tokens are cached in memory only.`,
+      ),
+    );
+    const store = options.tokenStore ?? this.#ownedStore;
     this.#acquirer = createAcquirer({
       clientId,
       clientSecret,
@@ -213,7 +256,13 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
       classify,
       scheduler,
       policy: options.refresh,
-      onEvent: logRegistryEvent,
+      onEvent: (event) => {
+        logRegistryEvent(event);
+        logSharedEvent(event);
+      },
+      sharedCache:
+        store === undefined ? undefined : sharedCacheOf(store, { authorityHost, clientId }),
+      leaseTtlMs: options.tokenStoreLeaseMs,
     });
     logger.info(
       `ClientSecretCredential created: tenant=${tenantId} clientId=${clientId} authorityHost=${authorityHost}`,
@@ -329,6 +378,7 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
       await this.#registry.close();
     } finally {
       this.#acquirer.close();
+      await this.#ownedStore?.then((store) => store.close()).catch(() => undefined);
       this.#plainKeys.clear();
       this.#caeKeys.clear();
     }

@@ -2,7 +2,8 @@ import type { AccessToken } from "@azure/core-auth";
 import { VirtualTimeScheduler, firstValueFrom, skip } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClientSecretCredential } from "../../src/credential/index.js";
-import { isCredentialUnavailableError } from "../../src/errors/index.js";
+import { isCredentialUnavailableError, isInvalidArgumentError } from "../../src/errors/index.js";
+import { createMemoryTokenStore } from "../../src/stores/index.js";
 import { startEntraEmulator, type EntraEmulator } from "../../src/testing/index.js";
 
 const tenant = "c0000000-0000-4000-8000-00000000000c";
@@ -99,17 +100,20 @@ describe("configuration", () => {
     expect((error as Error).message).not.toContain("AZURE_TENANT_ID");
   });
 
-  it("tokenCachePersistenceOptions.enabled is refused clearly, not ignored", () => {
+  it("tokenCachePersistenceOptions.enabled together with a tokenStore is refused clearly", () => {
     let error: unknown;
     try {
       new ClientSecretCredential(tenant, "app", secret, {
         tokenCachePersistenceOptions: { enabled: true },
+        tokenStore: createMemoryTokenStore(),
       });
     } catch (caught) {
       error = caught;
     }
-    expect(isCredentialUnavailableError(error)).toBe(true);
-    expect((error as Error).message).toMatch(/not supported yet/);
+    expect(isInvalidArgumentError(error)).toBe(true);
+    expect((error as Error).message).toMatch(
+      /either `tokenStore` or `tokenCachePersistenceOptions/,
+    );
   });
 
   it("AZURE_AUTHORITY_HOST is the default authority host", () => {

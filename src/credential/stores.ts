@@ -1,0 +1,125 @@
+import { defer, EMPTY, from, switchMap, type Observable } from "rxjs";
+import { createFileTokenStore, storeKeyOf, type TokenStore } from "../stores/index.js";
+import type { RegistryEvent, SharedTokenCache, SharedTokenLease } from "../streams/index.js";
+import type { CredentialKey } from "./key.js";
+import { describeFailure, logger } from "./logger.js";
+
+/**
+ * The bridge between the credential and `src/stores`: turns a {@link TokenStore} (given, or
+ * the persistent file cache built from `tokenCachePersistenceOptions`) into the engine's
+ * `SharedTokenCache`, keyed by `storeKeyOf`.
+ */
+
+/** What identifies the credential's tokens in a store, besides each key's own fields. */
+export interface SharedCacheIdentity {
+  readonly authorityHost: string;
+  readonly clientId: string;
+}
+
+/** A lease that is always granted: stores without leases let every acquisition proceed. */
+const noLease: SharedTokenLease = { release: () => Promise.resolve() };
+
+/**
+ * The engine's view of `store` (which may still be opening: every call waits for it, and a
+ * store that failed to open rejects each call, so the engine acquires on its own). Claims
+ * keys stay out of the store: they are short-lived by design.
+ *
+ * @example
+ * ```ts
+ * const shared = sharedCacheOf(createRedisTokenStore({ url, clientSecret, credentialId }), {
+ *   authorityHost, clientId,
+ * });
+ * createTokenRegistry({ acquire, classify, sharedCache: shared });
+ * ```
+ */
+export function sharedCacheOf(
+  store: TokenStore | Promise<TokenStore>,
+  identity: SharedCacheIdentity,
+): SharedTokenCache<CredentialKey> {
+  const opened = Promise.resolve(store);
+  // A store that fails to open is reported by each call; never as an unhandled rejection.
+  opened.catch(() => undefined);
+  // Only a store known at once can say whether it has leases; an opening one is asked later.
+  const known = store instanceof Promise ? undefined : store;
+  return {
+    keyOf: (key) =>
+      key.shortLived
+        ? undefined
+        : storeKeyOf({
+            authorityHost: identity.authorityHost,
+            clientId: identity.clientId,
+            tenantId: key.tenant,
+            scopes: key.scopes,
+            claims: key.claims,
+            enableCae: key.enableCae,
+          }),
+    read: async (key) => (await opened).read(key),
+    write: async (key, entry) => (await opened).write(key, entry),
+    ...(known !== undefined && known.lease === undefined
+      ? {}
+      : {
+          lease: async (key: string, ttlMs: number): Promise<SharedTokenLease | null> => {
+            const resolved = await opened;
+            return resolved.lease === undefined ? noLease : resolved.lease(key, ttlMs);
+          },
+        }),
+    ...(known !== undefined && known.watch === undefined
+      ? {}
+      : {
+          watch: (): Observable<{
+            readonly key: string;
+            readonly entry: { token: string; expiresOnTimestamp: number } | undefined;
+          }> =>
+            defer(() => from(opened)).pipe(switchMap((resolved) => resolved.watch?.() ?? EMPTY)),
+        }),
+  };
+}
+
+/**
+ * Opens the persistent file cache of `tokenCachePersistenceOptions` (sealed with the client
+ * secret; `name` picks the files `<name>.nocae` and `<name>.cae`).
+ *
+ * @example
+ * ```ts
+ * const store = openPersistentCache({ clientSecret, name: "my-service" });
+ * ```
+ */
+export function openPersistentCache(options: {
+  readonly clientSecret: string;
+  readonly name?: string | undefined;
+  readonly now: () => number;
+}): Promise<TokenStore> {
+  return createFileTokenStore({
+    clientSecret: options.clientSecret,
+    name: options.name,
+    now: options.now,
+  });
+}
+
+/**
+ * Logs the shared-cache events of the engine (the others go to `logRegistryEvent`).
+ *
+ * @example
+ * ```ts
+ * createTokenRegistry({ acquire, classify, onEvent: (e) => { logRegistryEvent(e); logSharedEvent(e); } });
+ * ```
+ */
+export function logSharedEvent(event: RegistryEvent): void {
+  switch (event.type) {
+    case "shared-token":
+      logger.info(
+        `token from the shared cache key=${event.keyId} expiresOn=${new Date(event.expiresOnTimestamp).toISOString()} refreshAt=${new Date(event.refreshAt).toISOString()}`,
+      );
+      return;
+    case "shared-cache-unavailable":
+      logger.warning(
+        `token store unavailable (key=${event.keyId}): acquiring tokens without it until it answers again. ${describeFailure(event.error)}`,
+      );
+      return;
+    case "shared-cache-available":
+      logger.info("token store available again: tokens are shared again.");
+      return;
+    default:
+      return;
+  }
+}
