@@ -1,6 +1,16 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
+const src = (path: string): string => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
+
 export default defineConfig({
+  resolve: {
+    // Tests, examples and README snippets import the package by its name, as users do.
+    alias: [
+      { find: /^rx-identity\/testing$/, replacement: src("testing/index.ts") },
+      { find: /^rx-identity$/, replacement: src("index.ts") },
+    ],
+  },
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 30_000,
