@@ -24,3 +24,23 @@ export type {
   RequestFilter,
   TokenRequestRecord,
 } from "./emulator/types.js";
+export { createTestCredential, decodeTestToken } from "./fake-credential.js";
+export type {
+  FaultPhase,
+  TestCredential,
+  TestCredentialOptions,
+  TestFailure,
+  TestTokenClaims,
+  TestTokenRequest,
+  TestTokenStreamOptions,
+} from "./fake-credential.js";
+export { arbitraries } from "./arbitraries.js";
+export type {
+  FastCheckModule,
+  FaultScheduleConstraints,
+  LifetimeConstraints,
+  RxIdentityArbitraries,
+  TimelineConstraints,
+  TimelineStep,
+  TokenLifetime,
+} from "./arbitraries.js";
