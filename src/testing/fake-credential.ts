@@ -551,17 +551,18 @@ export function createTestCredential(options: TestCredentialOptions = {}): TestC
       for (const phase of schedule) {
         const startMs = checkDuration("startMs", phase.startMs, true);
         const durationMs = checkDuration("durationMs", phase.durationMs, false);
-        timers.add(
-          scheduler.schedule(() => {
-            if (closed) return;
-            credential.fail({
-              transient: phase.transient,
-              status: phase.status,
-              retryAfterMs: phase.retryAfterMs,
-              forMs: durationMs,
-            });
-          }, startMs),
-        );
+        const start = (): void => {
+          if (closed) return;
+          credential.fail({
+            transient: phase.transient,
+            status: phase.status,
+            retryAfterMs: phase.retryAfterMs,
+            forMs: durationMs,
+          });
+        };
+        // An outage at 0 is in force at once, for requests made before the clock moves.
+        if (startMs === 0) start();
+        else timers.add(scheduler.schedule(start, startMs));
       }
       faultTimers.add(timers);
       return timers;
