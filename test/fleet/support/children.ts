@@ -13,6 +13,7 @@ const CHILD = fileURLToPath(new URL("../fixtures/credential-child.ts", import.me
 /** One line a child printed. */
 export type ChildEvent =
   | { readonly type: "ready" }
+  | { readonly type: "done" }
   | {
       readonly type: "token";
       readonly scope: string;

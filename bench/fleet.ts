@@ -1,0 +1,177 @@
+/**
+ * Fleet figure: 8 processes, each with its own `ClientSecretCredential` following 100 keys
+ * for 3 tokens per key (the first and 2 refreshes), against the emulator: how many token
+ * requests reach it with the Redis token store shared by the fleet, and without any store.
+ * With the store the fleet should make one request per key per cycle (target at most 315 for
+ * 300 key-cycles); without it every process asks for itself (8 × 100 × 3 = 2,400).
+ *
+ * Each process is a real `node` child (`test/fleet/fixtures/credential-child.ts`, the one the
+ * fleet tests run) and Redis is a real `redis-server` on a free loopback port, started and
+ * stopped here. Tokens live 10 s with `refresh_in` 4 s, so a run takes a few refresh cycles
+ * of real time. This module prints nothing: it returns the numbers.
+ */
+import { randomUUID } from "node:crypto";
+import type { EntraEmulator } from "../src/testing/index.js";
+import type { ChildConfig } from "../test/fleet/fixtures/credential-child.js";
+import { startChild, type FleetChild } from "../test/fleet/support/children.js";
+import { startRedis } from "../test/support/redis.js";
+
+/** Options of {@link measureFleet}. */
+export interface MeasureFleetOptions {
+  /**
+   * Fewer keys (20 instead of 100), for `npm run bench -- --quick`.
+   * @default false
+   */
+  readonly quick: boolean;
+  /** The emulator to count requests at; an application with short-lived tokens is registered on it. */
+  readonly emulator: EntraEmulator;
+  /**
+   * A Redis to share tokens through.
+   * @default a `redis-server` started on a free loopback port for the run
+   */
+  readonly redisUrl?: string | undefined;
+  /**
+   * Processes in the fleet.
+   * @default 8
+   */
+  readonly processes?: number | undefined;
+  /**
+   * Keys (scopes) each process follows.
+   * @default 100 (20 when `quick`)
+   */
+  readonly keys?: number | undefined;
+  /**
+   * Tokens per key each process waits for (the first and `cycles - 1` refreshes).
+   * @default 3
+   */
+  readonly cycles?: number | undefined;
+}
+
+/** One fleet run: requests at the emulator and tokens the processes received. */
+export interface FleetRun {
+  /** Token requests that reached the emulator. */
+  readonly requests: number;
+  /** Tokens the processes' `token$` streams emitted, in all. */
+  readonly tokensEmitted: number;
+  /** Wall time of the run, milliseconds. */
+  readonly wallMs: number;
+}
+
+/** What {@link measureFleet} returns. */
+export interface FleetResult {
+  readonly processes: number;
+  readonly keys: number;
+  readonly cycles: number;
+  /** `keys × cycles`: one request per key per cycle is the ideal with the store. */
+  readonly ideal: number;
+  /** The issue's bound for the full size: at most `ideal × 1.05` (315 for 100 keys × 3 cycles). */
+  readonly target: number;
+  readonly withStore: FleetRun;
+  readonly withoutStore: FleetRun;
+}
+
+const CHILD_SCOPE = (index: number): string => `https://fleet-${index}.bench.example/.default`;
+const TOKEN_LIFETIME_SECONDS = 10;
+const REFRESH_IN_SECONDS = 4;
+/** A run that has not finished after this long is stopped (its children killed) and reported as failed. */
+const RUN_LIMIT_MS = 120_000;
+
+async function runFleet(
+  emulator: EntraEmulator,
+  processes: number,
+  config: ChildConfig,
+): Promise<FleetRun> {
+  const started = performance.now();
+  const children: FleetChild[] = Array.from({ length: processes }, () => startChild(config));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the fleet did not finish within ${RUN_LIMIT_MS} ms`)),
+        RUN_LIMIT_MS,
+      );
+    });
+    const codes = await Promise.race([Promise.all(children.map((child) => child.exited)), limit]);
+    const failed = codes.findIndex((code) => code !== 0);
+    if (failed !== -1) {
+      throw new Error(
+        `fleet process ${failed} exited with ${String(codes[failed])}:\n${children[failed]?.stderr() ?? ""}`,
+      );
+    }
+  } finally {
+    clearTimeout(timer);
+    await Promise.all(children.map((child) => child.kill()));
+  }
+  return {
+    requests: emulator.requestCount({ clientId: config.clientId }),
+    tokensEmitted: children.reduce(
+      (sum, child) => sum + child.events.filter((event) => event.type === "token").length,
+      0,
+    ),
+    wallMs: performance.now() - started,
+  };
+}
+
+/**
+ * Runs the fleet twice (with the Redis store, then without any store) and returns the
+ * request counts.
+ *
+ * @example
+ * ```ts
+ * const fleet = await measureFleet({ quick: false, emulator });
+ * fleet.withStore.requests; // about 300 (target ≤ 315)
+ * fleet.withoutStore.requests; // 2,400
+ * ```
+ */
+export async function measureFleet(options: MeasureFleetOptions): Promise<FleetResult> {
+  const processes = options.processes ?? 8;
+  const keys = options.keys ?? (options.quick ? 20 : 100);
+  const cycles = options.cycles ?? 3;
+  const { emulator } = options;
+  const redis = options.redisUrl === undefined ? await startRedis() : undefined;
+  const redisUrl = options.redisUrl ?? (redis as { url: string }).url;
+  const caFile = emulator.caFile;
+
+  const appConfig = (): ChildConfig => {
+    const clientId = `fleet-bench-${randomUUID()}`;
+    const clientSecret = `fleet-bench-${randomUUID()}`;
+    emulator.registerApplication({
+      clientId,
+      clientSecret,
+      tokenLifetimeSeconds: TOKEN_LIFETIME_SECONDS,
+      refreshInSeconds: REFRESH_IN_SECONDS,
+    });
+    return {
+      mode: "stream",
+      authorityHost: emulator.authorityHost,
+      caFile,
+      tenantId: "f2000000-0000-4000-8000-0000000000f2",
+      clientId,
+      clientSecret,
+      scopes: Array.from({ length: keys }, (_, i) => CHILD_SCOPE(i)),
+      maxTokens: cycles,
+    };
+  };
+
+  try {
+    const shared = appConfig();
+    const withStore = await runFleet(emulator, processes, {
+      ...shared,
+      redisUrl,
+      keyPrefix: shared.clientId,
+    });
+    const withoutStore = await runFleet(emulator, processes, appConfig());
+    const ideal = keys * cycles;
+    return {
+      processes,
+      keys,
+      cycles,
+      ideal,
+      target: Math.floor(ideal * 1.05),
+      withStore,
+      withoutStore,
+    };
+  } finally {
+    await redis?.stop();
+  }
+}
