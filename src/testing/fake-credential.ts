@@ -13,6 +13,7 @@ import {
 } from "rxjs";
 import {
   AuthenticationError,
+  CredentialUnavailableError,
   InvalidArgumentError,
   isAuthenticationError,
 } from "../errors/index.js";
@@ -74,9 +75,12 @@ export interface TestCredentialOptions {
    */
   readonly policy?: Partial<RefreshPolicyOptions> | undefined;
   /**
-   * Randomness of the jitter and the retry backoff. The default makes refresh and retry
-   * times exact (no jitter, immediate backoff retries) so marbles are deterministic; pass
-   * `Math.random` or a seeded generator to test against the production spread.
+   * Randomness of the jitter and the retry backoff. The default makes refresh times exact
+   * (no jitter) so marbles are deterministic; it also makes backoff retries immediate, so
+   * with `latencyMs: 0` an unbounded transient outage without `retryAfterMs` would never let
+   * virtual time move: the credential then fails the request with a message saying so (after
+   * {@link MAX_REQUESTS_PER_INSTANT} requests at one instant). Pass `Math.random` or a seeded
+   * generator to test against the production spread.
    * @default () => 0
    */
   readonly random?: (() => number) | undefined;
@@ -241,6 +245,13 @@ interface QueuedFailure {
   readonly until: number;
 }
 
+/**
+ * How many requests {@link createTestCredential} answers at one virtual instant before it
+ * declares a retry loop that never lets time move (a test set-up mistake) and fails the
+ * request permanently.
+ */
+export const MAX_REQUESTS_PER_INSTANT = 1_000;
+
 const DEFAULT_TENANT = "00000000-0000-0000-0000-00000000000a";
 const DEFAULT_CLIENT = "00000000-0000-0000-0000-00000000000c";
 
@@ -363,6 +374,8 @@ export function createTestCredential(options: TestCredentialOptions = {}): TestC
   const requests: RequestRecord[] = [];
   const failures: QueuedFailure[] = [];
   let minted = 0;
+  let instant = Number.NaN;
+  let requestsAtInstant = 0;
   let closed = false;
   const faultTimers = new Subscription();
 
@@ -414,6 +427,17 @@ export function createTestCredential(options: TestCredentialOptions = {}): TestC
         token: undefined,
       };
       requests.push(record);
+      requestsAtInstant = record.at === instant ? requestsAtInstant + 1 : 1;
+      instant = record.at;
+      if (requestsAtInstant > MAX_REQUESTS_PER_INSTANT) {
+        record.outcome = "failed";
+        return throwError(
+          () =>
+            new CredentialUnavailableError(
+              `The test credential got over ${MAX_REQUESTS_PER_INSTANT} token requests at virtual time ${record.at} without the clock moving: retries of an injected transient failure are immediate with the default \`random\` and \`latencyMs: 0\`. Give the failure a \`retryAfterMs\`, or the credential a \`latencyMs\` or a \`random\`.`,
+            ),
+        );
+      }
       const failure = nextFailure(record.at);
       const answer = timer(latencyMs, scheduler);
       const response =

@@ -24,7 +24,11 @@ export type {
   RequestFilter,
   TokenRequestRecord,
 } from "./emulator/types.js";
-export { createTestCredential, decodeTestToken } from "./fake-credential.js";
+export {
+  MAX_REQUESTS_PER_INSTANT,
+  createTestCredential,
+  decodeTestToken,
+} from "./fake-credential.js";
 export type {
   FaultPhase,
   TestCredential,

@@ -14,7 +14,12 @@ import {
   isCredentialUnavailableError,
   isInvalidArgumentError,
 } from "rx-identity";
-import { createTestCredential, decodeTestToken, type TestCredential } from "rx-identity/testing";
+import {
+  MAX_REQUESTS_PER_INSTANT,
+  createTestCredential,
+  decodeTestToken,
+  type TestCredential,
+} from "rx-identity/testing";
 
 const SCOPE = "https://storage.azure.com/.default";
 
@@ -272,6 +277,24 @@ describe("createTestCredential on a VirtualTimeScheduler, with getToken", () => 
     expect(token.expiresOnTimestamp).toBe(scheduler.now() + 600_000);
     expect(token.refreshAfterTimestamp).toBe(scheduler.now() + 120_000);
     expect(credential.requestCount((r) => r.outcome === "failed")).toBeGreaterThan(1);
+    await credential.close();
+  });
+
+  it("turns a retry loop that never lets virtual time move into an error instead of a hang", async () => {
+    // Arrange: no latency, no Retry-After, no jitter: every retry is at the same instant.
+    const scheduler = new VirtualTimeScheduler();
+    const credential = createTestCredential({ scheduler });
+    credential.fail({ transient: true, times: Infinity });
+
+    // Act
+    const result = credential.getToken(SCOPE).catch((error: unknown) => error);
+    advance(scheduler, 0);
+
+    // Assert
+    const error = await result;
+    expect(isCredentialUnavailableError(error)).toBe(true);
+    expect(String((error as Error).message)).toMatch(/retryAfterMs.*latencyMs/);
+    expect(credential.requestCount()).toBe(MAX_REQUESTS_PER_INSTANT + 1);
     await credential.close();
   });
 
