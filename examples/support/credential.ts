@@ -7,8 +7,8 @@
  * from "rx-identity"` and `import { startEntraEmulator } from "rx-identity/testing"`.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { ClientSecretCredential } from "../../src/credential/index.js";
-import { startEntraEmulator, type EntraEmulator } from "../../src/testing/index.js";
+import { ClientSecretCredential } from "rx-identity";
+import { startEntraEmulator, type EntraEmulator } from "rx-identity/testing";
 
 /** Options of {@link exampleCredential}. */
 export interface ExampleCredentialOptions {

@@ -11,7 +11,7 @@
 import type { AccessToken } from "@azure/core-auth";
 import { Observable, type Subscription } from "rxjs";
 import { WebSocket, type RawData } from "ws";
-import { rotateOnNewValue } from "../../src/operators/index.js";
+import { rotateOnNewValue } from "rx-identity";
 import { rawDataToString } from "./server.js";
 
 /** Something that happened to the connection, for logs and tests. */
