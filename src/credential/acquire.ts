@@ -139,6 +139,8 @@ export function createAcquirer(options: AcquirerOptions): Acquirer {
   const networkClient: NetworkClient = createNetworkClient({
     ca: options.ca,
     timeoutMs: options.timeoutMs ?? REQUEST_TIMEOUT_MS,
+    // The request time limit runs on the credential's clock, like every other timer.
+    scheduler,
   });
   const responses = new Map<string, RawTokenResponse>();
 

@@ -6,6 +6,7 @@ import { rootCertificates } from "node:tls";
 import { createNetworkError } from "@azure/msal-common/node";
 import { AuthError, ClientAuthErrorCodes } from "@azure/msal-node";
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
+import type { SchedulerLike } from "rxjs";
 
 /** Options of {@link createNetworkClient}. */
 export interface NetworkClientOptions {
@@ -27,6 +28,12 @@ export interface NetworkClientOptions {
    * @default 1_048_576 (1 MiB)
    */
   readonly maxResponseBytes?: number | undefined;
+  /**
+   * The clock of the request time limit: the credential passes its own scheduler, so a hung
+   * request times out on the same (possibly virtual) clock as every other timer.
+   * @default a Node timer that does not keep the process alive
+   */
+  readonly scheduler?: SchedulerLike | undefined;
 }
 
 /** What {@link NetworkClient.run} applies to the requests made inside its callback. */
@@ -94,6 +101,7 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
     ...(extraCa.length > 0 ? { ca: [...defaultCertificates(), ...extraCa] } : {}),
   });
   const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
+  const startTimer = timerOn(options.scheduler);
   const contexts = new AsyncLocalStorage<RequestContext>();
 
   const send = async <T>(
@@ -112,6 +120,7 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
       timeoutMs,
       context?.signal,
       maxResponseBytes,
+      startTimer,
     ).catch((error: unknown) => {
       // A keep-alive socket the server closed just as it was reused fails at once; Node's
       // docs recommend retrying such a request once
@@ -127,6 +136,7 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
           timeoutMs,
           context?.signal,
           maxResponseBytes,
+          startTimer,
         );
       }
       throw error;
@@ -170,6 +180,24 @@ interface RawResponse {
 
 class StaleSocketError extends Error {}
 
+/** Starts a one-shot timer; returns its cancel function. */
+type StartTimer = (ms: number, fire: () => void) => () => void;
+
+function timerOn(scheduler: SchedulerLike | undefined): StartTimer {
+  if (scheduler !== undefined) {
+    return (ms, fire) => {
+      const action = scheduler.schedule(fire, ms);
+      return () => action.unsubscribe();
+    };
+  }
+  return (ms, fire) => {
+    const timer = setTimeout(fire, ms);
+    // A pending timeout must not keep a script alive that has nothing else to do.
+    timer.unref();
+    return () => clearTimeout(timer);
+  };
+}
+
 function sendOnce(
   agent: Agent,
   method: "GET" | "POST",
@@ -178,6 +206,7 @@ function sendOnce(
   timeoutMs: number | undefined,
   signal: AbortSignal | undefined,
   maxResponseBytes: number,
+  startTimer: StartTimer,
 ): Promise<RawResponse> {
   return new Promise<RawResponse>((resolve, reject) => {
     if (signal?.aborted) {
@@ -198,11 +227,11 @@ function sendOnce(
     if (body !== undefined) headers["content-length"] = String(body.byteLength);
 
     let settled = false;
-    let timer: NodeJS.Timeout | undefined;
+    let cancelTimer: (() => void) | undefined;
     const finish = (outcome: { value: RawResponse } | { error: Error }): void => {
       if (settled) return;
       settled = true;
-      if (timer !== undefined) clearTimeout(timer);
+      cancelTimer?.();
       signal?.removeEventListener("abort", onAbort);
       if ("error" in outcome) reject(outcome.error);
       else resolve(outcome.value);
@@ -215,12 +244,10 @@ function sendOnce(
     };
     signal?.addEventListener("abort", onAbort, { once: true });
     if (timeoutMs !== undefined && timeoutMs > 0) {
-      timer = setTimeout(() => {
+      cancelTimer = startTimer(timeoutMs, () => {
         finish({ error: networkError("Request timeout") });
         req.destroy();
-      }, timeoutMs);
-      // A pending timeout must not keep a script alive that has nothing else to do.
-      timer.unref();
+      });
     }
     req.on("timeout", () => {
       // The agent's idle timeout also applies to active sockets; only our own timer or the
@@ -229,7 +256,7 @@ function sendOnce(
     req.on("error", (error) => {
       if (req.reusedSocket && "code" in error && error.code === "ECONNRESET" && !settled) {
         settled = true;
-        if (timer !== undefined) clearTimeout(timer);
+        cancelTimer?.();
         signal?.removeEventListener("abort", onAbort);
         reject(
           method === "GET"
