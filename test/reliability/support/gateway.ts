@@ -24,6 +24,8 @@ export interface Gateway {
   /** Token requests the gateway answered itself. */
   readonly answered: number;
   fail(fault: GatewayFault): void;
+  /** Forwards every request again. */
+  clear(): void;
   stop(): Promise<void>;
 }
 
@@ -90,6 +92,9 @@ export async function startGateway(emulatorHost: string, tls: TlsMaterial): Prom
     },
     fail(fault) {
       faults.push({ fault, left: fault.times ?? 1 });
+    },
+    clear() {
+      faults.length = 0;
     },
     stop: () =>
       new Promise<void>((resolve) => {
