@@ -3,7 +3,11 @@ import { defineConfig } from "tsup";
 export default defineConfig([
   {
     // The library: ESM and CJS with declarations for both, one file per entry point.
-    entry: { index: "src/index.ts", "testing/index": "src/testing/index.ts" },
+    entry: {
+      index: "src/index.ts",
+      "testing/index": "src/testing/index.ts",
+      redis: "src/redis.ts",
+    },
     format: ["esm", "cjs"],
     dts: true,
     clean: false,

@@ -8,6 +8,7 @@ export default defineConfig({
     // Tests, examples and README snippets import the package by its name, as users do.
     alias: [
       { find: /^rx-identity\/testing$/, replacement: src("testing/index.ts") },
+      { find: /^rx-identity\/redis$/, replacement: src("redis.ts") },
       { find: /^rx-identity$/, replacement: src("index.ts") },
     ],
   },

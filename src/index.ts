@@ -63,3 +63,26 @@ export type {
   TokenKey,
   TokenRegistry,
 } from "./streams/index.js";
+
+export {
+  DEFAULT_CACHE_NAME,
+  TokenStoreUnavailableError,
+  createFileTokenStore,
+  createMemoryTokenStore,
+  credentialIdOf,
+  defaultCacheDirectory,
+  isTokenStoreUnavailableError,
+  storeKeyOf,
+} from "./stores/index.js";
+export type {
+  FileTokenStoreOptions,
+  MemoryTokenStoreOptions,
+  StoreKeyFields,
+  StoreLogger,
+  TokenLease,
+  TokenStore,
+  TokenStoreEntry,
+  TokenStoreUpdate,
+} from "./stores/index.js";
+export { DEFAULT_LEASE_TTL_MS } from "./streams/index.js";
+export type { SharedTokenCache, SharedTokenEntry, SharedTokenLease } from "./streams/index.js";
