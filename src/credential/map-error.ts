@@ -94,6 +94,32 @@ function scrub(text: string, secrets: readonly string[]): string {
   return result;
 }
 
+/** `error` itself, or when any of its own string properties holds a secret, a scrubbed copy. */
+function scrubCause(error: unknown, secrets: readonly string[]): unknown {
+  if (!(error instanceof Error) || secrets.length === 0) return error;
+  const names = Object.getOwnPropertyNames(error);
+  const holds = names.some((name) => {
+    const value: unknown = (error as unknown as Record<string, unknown>)[name];
+    return (
+      typeof value === "string" &&
+      secrets.some((secret) => secret.length > 0 && value.includes(secret))
+    );
+  });
+  if (!holds) return error;
+  const copy = Object.create(Object.getPrototypeOf(error) as object) as Record<string, unknown>;
+  for (const name of names) {
+    const value: unknown = (error as unknown as Record<string, unknown>)[name];
+    const descriptor = Object.getOwnPropertyDescriptor(error, name) as PropertyDescriptor;
+    Object.defineProperty(copy, name, {
+      ...descriptor,
+      ...("value" in descriptor
+        ? { value: typeof value === "string" ? scrub(value, secrets) : value }
+        : {}),
+    });
+  }
+  return copy;
+}
+
 function stringField(body: Record<string, unknown>, name: string): string | undefined {
   const value = body[name];
   return typeof value === "string" && value !== "" ? value : undefined;
@@ -198,9 +224,12 @@ function scrubResponse(response: ErrorResponse, secrets: readonly string[]): Err
  * catch (err) { throw mapError(err, { correlationId: request.correlationId }); }
  * ```
  */
-export function mapError(error: unknown, context: MapErrorContext = {}): RxIdentityErrorUnion {
-  if (isRxIdentityError(error)) return error;
+export function mapError(original: unknown, context: MapErrorContext = {}): RxIdentityErrorUnion {
+  if (isRxIdentityError(original)) return original;
   const secrets = context.secrets ?? [];
+  // The foreign error becomes our `cause`: a server that echoes the secret in its error
+  // description would otherwise leak it through `util.inspect` of the cause chain.
+  const error = scrubCause(original, secrets);
   const correlationId = context.correlationId;
   const now = context.now ?? Date.now;
 
