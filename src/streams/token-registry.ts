@@ -146,8 +146,12 @@ export function createTokenRegistry<K extends TokenKey>(
   let watching: Subscription | undefined;
   /** Whether the shared cache failed last time (logged once per outage). */
   let sharedDown = false;
-  /** Tokens that came from the shared cache rather than from `acquire`. */
-  const fromShared = new WeakSet<AcquiredToken>();
+  /**
+   * Tokens that came from the shared cache rather than from `acquire`, with whether they were
+   * already due for refresh when served (a cold start serves a usable stored token at once
+   * and refreshes it in the background, as `get` does with a stale-but-usable token).
+   */
+  const fromShared = new WeakMap<AcquiredToken, { readonly due: boolean }>();
 
   const emit = (event: RegistryEvent): void => {
     if (onEvent === undefined) return;
@@ -292,7 +296,11 @@ export function createTokenRegistry<K extends TokenKey>(
     if (cycle.done) return;
     const now = scheduler.now();
     const expiresOnTimestamp = acquired.expiresOnTimestamp;
-    const usableUntil = expiresOnTimestamp - forcedWindow(policy, now, expiresOnTimestamp);
+    const shared = fromShared.get(acquired);
+    const usableUntil =
+      shared !== undefined
+        ? sharedUsableUntil(acquired, now)
+        : expiresOnTimestamp - forcedWindow(policy, now, expiresOnTimestamp);
     if (!(now < usableUntil)) {
       onFailure(
         entry,
@@ -303,13 +311,13 @@ export function createTokenRegistry<K extends TokenKey>(
       );
       return;
     }
-    const refreshAt = refreshTime(
-      policy,
-      now,
-      expiresOnTimestamp,
-      acquired.refreshAfterTimestamp,
-      random,
-    );
+    const refreshAt =
+      shared?.due === true
+        ? now
+        : Math.min(
+            refreshTime(policy, now, expiresOnTimestamp, acquired.refreshAfterTimestamp, random),
+            usableUntil,
+          );
     const token: AccessToken = {
       token: acquired.token,
       expiresOnTimestamp,
@@ -324,7 +332,7 @@ export function createTokenRegistry<K extends TokenKey>(
     entry.usableUntil = usableUntil;
     entry.blockedUntil = Number.NEGATIVE_INFINITY;
     emit({
-      type: fromShared.has(acquired) ? "shared-token" : "acquire-success",
+      type: shared !== undefined ? "shared-token" : "acquire-success",
       keyId: entry.key.id,
       expiresOnTimestamp,
       refreshAt,
@@ -332,6 +340,9 @@ export function createTokenRegistry<K extends TokenKey>(
     cycle.resolve(token);
     for (const subscriber of [...entry.connections]) subscriber.next(token);
     scheduleRefresh(entry);
+    // A stored token served while already due (cold start): refresh it now, in the
+    // background, even when only `get` callers hold it.
+    if (shared?.due === true && entry.cycle === undefined && !closed) startCycle(entry);
     forgetIfIdle(entry);
   }
 
@@ -513,6 +524,38 @@ export function createTokenRegistry<K extends TokenKey>(
   }
 
   /**
+   * When a stored token leaves its usable life. The forced window depends on the lifetime the
+   * token was issued with, which the entry does not carry: computing it from the time of
+   * reading (as for a token just acquired) would shrink the window of a token read late in
+   * its life and serve it inside its real forced window. The writer's refresh time is at or
+   * before half-life for Entra ID tokens (`refresh_in` is about half the lifetime), so
+   * `2 × refreshAfter − expiresOn` is at or before the time it was issued: the window computed
+   * from there is at least the real one. Without a refresh time, the full window applies.
+   */
+  function sharedUsableUntil(shared: SharedTokenEntry, now: number): number {
+    const { expiresOnTimestamp, refreshAfterTimestamp } = shared;
+    const issuedAt =
+      refreshAfterTimestamp !== undefined && Number.isFinite(refreshAfterTimestamp)
+        ? Math.min(now, 2 * refreshAfterTimestamp - expiresOnTimestamp)
+        : Number.NEGATIVE_INFINITY;
+    return expiresOnTimestamp - forcedWindow(policy, issuedAt, expiresOnTimestamp);
+  }
+
+  /** Whether a shared entry is newer than our token and still outside its forced window. */
+  function isUsableShared(
+    entry: Entry<K>,
+    shared: SharedTokenEntry | undefined,
+    now: number,
+  ): shared is SharedTokenEntry {
+    if (shared === undefined) return false;
+    const { expiresOnTimestamp } = shared;
+    if (!(expiresOnTimestamp > (entry.token?.expiresOnTimestamp ?? Number.NEGATIVE_INFINITY))) {
+      return false;
+    }
+    return now < sharedUsableUntil(shared, now);
+  }
+
+  /**
    * Whether a shared entry should be served instead of acquiring: newer than ours, outside
    * its forced window, and not yet due for refresh.
    */
@@ -521,12 +564,8 @@ export function createTokenRegistry<K extends TokenKey>(
     shared: SharedTokenEntry | undefined,
     now: number,
   ): shared is SharedTokenEntry {
-    if (shared === undefined) return false;
+    if (!isUsableShared(entry, shared, now)) return false;
     const { expiresOnTimestamp, refreshAfterTimestamp } = shared;
-    if (!(expiresOnTimestamp > (entry.token?.expiresOnTimestamp ?? Number.NEGATIVE_INFINITY))) {
-      return false;
-    }
-    if (!(now < expiresOnTimestamp - forcedWindow(policy, now, expiresOnTimestamp))) return false;
     const dueAt =
       refreshAfterTimestamp !== undefined && Number.isFinite(refreshAfterTimestamp)
         ? refreshAfterTimestamp
@@ -534,13 +573,26 @@ export function createTokenRegistry<K extends TokenKey>(
     return now < dueAt;
   }
 
-  function servedFromShared(shared: SharedTokenEntry): AcquiredToken {
+  /**
+   * Whether a usable shared entry that is already due should be served at once and refreshed
+   * in the background: only when we have no usable token (a cold start), which is `get`'s
+   * stale-but-usable rule. With a usable token of our own we keep it and refresh instead.
+   */
+  function isServableWhileDue(
+    entry: Entry<K>,
+    shared: SharedTokenEntry | undefined,
+    now: number,
+  ): shared is SharedTokenEntry {
+    return !hasUsableToken(entry, now) && isUsableShared(entry, shared, now);
+  }
+
+  function servedFromShared(shared: SharedTokenEntry, due = false): AcquiredToken {
     const token: AcquiredToken = {
       token: shared.token,
       expiresOnTimestamp: shared.expiresOnTimestamp,
       refreshAfterTimestamp: shared.refreshAfterTimestamp,
     };
-    fromShared.add(token);
+    fromShared.set(token, { due });
     return token;
   }
 
@@ -579,13 +631,10 @@ export function createTokenRegistry<K extends TokenKey>(
   function adoptShared(entry: Entry<K>, acquired: AcquiredToken): void {
     const now = scheduler.now();
     const { expiresOnTimestamp } = acquired;
-    const usableUntil = expiresOnTimestamp - forcedWindow(policy, now, expiresOnTimestamp);
-    const refreshAt = refreshTime(
-      policy,
-      now,
-      expiresOnTimestamp,
-      acquired.refreshAfterTimestamp,
-      random,
+    const usableUntil = sharedUsableUntil(acquired, now);
+    const refreshAt = Math.min(
+      refreshTime(policy, now, expiresOnTimestamp, acquired.refreshAfterTimestamp, random),
+      usableUntil,
     );
     const token: AccessToken = {
       token: acquired.token,
@@ -714,6 +763,9 @@ export function createTokenRegistry<K extends TokenKey>(
         }
         if (signal.aborted) throw aborted();
         if (isFreshShared(entry, stored, scheduler.now())) return servedFromShared(stored);
+        if (isServableWhileDue(entry, stored, scheduler.now())) {
+          return servedFromShared(stored, true);
+        }
         if (cache.lease === undefined) {
           return await acquireAndShare(entry, sharedKey, cache, signal, undefined);
         }
