@@ -274,8 +274,9 @@ describe("a flood of distinct claims", () => {
     emulator.clearRequests();
     gc();
     const after = process.memoryUsage().heapUsed;
-    // Kept per key, 1,500 keys with their tokens and MSAL state would hold megabytes.
-    expect(after - before).toBeLessThan(1024 * 1024);
+    // Kept per key, 1,500 entries with their ~1 KB tokens, claims, keys and Promises would
+    // hold well over 2 MB; what remains is measurement noise (JIT, MSAL telemetry).
+    expect(after - before).toBeLessThan(1.5 * 1024 * 1024);
     await c.close();
   });
 });
