@@ -200,6 +200,9 @@ export async function createRedisTokenStore(
   let available = false;
   let everUp = false;
   let closed = false;
+  /** Settles on the first `ready`: commands sent while the first connection is still being made wait for it. */
+  let firstReady!: () => void;
+  const firstConnection = new Promise<void>((resolve) => (firstReady = resolve));
   const markDown = (reason: string): void => {
     if (available) {
       logger.warning(
@@ -213,6 +216,7 @@ export async function createRedisTokenStore(
   client.on("error", (error: unknown) => markDown(describe(error)));
   client.on("ready", () => {
     if (everUp && !available) logger.info("rx-identity Redis token store available again.");
+    firstReady();
     everUp = true;
     available = true;
   });
@@ -239,22 +243,43 @@ export async function createRedisTokenStore(
   // ("Timeout only works while the command is still pending to be sent", redis/node-redis
   // PR #3008), so a frozen or overloaded Redis would hold the caller forever: race each
   // command against our own deadline. A late reply is simply dropped.
+  //
+  // The deadline rejects from a `setImmediate` queued when its timer fires, not from the timer
+  // itself. Node runs due timers before it reads sockets in each turn of the event loop, so in
+  // a busy process (every timer late by more than the deadline: a fleet process starting 100
+  // token streams on a loaded machine) a bare timer would beat a reply already waiting in the
+  // socket, report Redis unavailable, and send every key to Entra ID on its own, which loads
+  // the machine further. `setImmediate` runs after this turn's socket reads, so a reply that
+  // has arrived wins, and only a Redis that truly did not answer in time is reported.
   function deadline(what: string): { promise: Promise<never>; clear: () => void } {
     let timer: NodeJS.Timeout | undefined;
+    let immediate: NodeJS.Immediate | undefined;
     const promise = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no reply to ${what} within ${commandTimeoutMs} ms`)),
-        commandTimeoutMs,
-      );
+      timer = setTimeout(() => {
+        immediate = setImmediate(() =>
+          reject(new Error(`no reply to ${what} within ${commandTimeoutMs} ms`)),
+        );
+      }, commandTimeoutMs);
       timer.unref();
     });
-    return { promise, clear: () => clearTimeout(timer) };
+    return {
+      promise,
+      clear: () => {
+        clearTimeout(timer);
+        if (immediate !== undefined) clearImmediate(immediate);
+      },
+    };
   }
 
   async function run<T>(what: string, command: () => Promise<T>): Promise<T> {
     if (closed) throw new Error("The token store is closed; create a new store to keep using it.");
     const limit = deadline(what);
     try {
+      // A process that asks for tokens as soon as it starts (its store returned while still
+      // connecting, after `connectTimeoutMs`) waits for the first connection within the same
+      // deadline, rather than failing at once and acquiring every key on its own. Later
+      // outages still fail fast (`disableOfflineQueue`).
+      if (!everUp) await Promise.race([firstConnection, limit.promise]);
       return await Promise.race([command(), limit.promise]);
     } catch (error) {
       markDown(describe(error));
