@@ -251,16 +251,31 @@ export async function createRedisTokenStore(
   // socket, report Redis unavailable, and send every key to Entra ID on its own, which loads
   // the machine further. `setImmediate` runs after this turn's socket reads, so a reply that
   // has arrived wins, and only a Redis that truly did not answer in time is reported.
+  // Likewise, time this process spent blocked (the timer firing late) is given back once more,
+  // up to 4 × `commandTimeoutMs` in all: the command gets `commandTimeoutMs` of time in which
+  // this process could have read a reply, whatever else kept it busy.
   function deadline(what: string): { promise: Promise<never>; clear: () => void } {
     let timer: NodeJS.Timeout | undefined;
     let immediate: NodeJS.Immediate | undefined;
+    const started = performance.now();
     const promise = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        immediate = setImmediate(() =>
-          reject(new Error(`no reply to ${what} within ${commandTimeoutMs} ms`)),
-        );
-      }, commandTimeoutMs);
-      timer.unref();
+      const arm = (delay: number): void => {
+        const armedAt = performance.now();
+        timer = setTimeout(() => {
+          const now = performance.now();
+          const late = now - armedAt - delay;
+          const left = 4 * commandTimeoutMs - (now - started);
+          if (late > commandTimeoutMs / 10 && left > 0) {
+            arm(Math.min(late, left));
+            return;
+          }
+          immediate = setImmediate(() =>
+            reject(new Error(`no reply to ${what} within ${commandTimeoutMs} ms`)),
+          );
+        }, delay);
+        timer.unref();
+      };
+      arm(commandTimeoutMs);
     });
     return {
       promise,
