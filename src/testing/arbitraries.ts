@@ -5,8 +5,29 @@ import type * as FastCheck from "fast-check";
 import type { Arbitrary } from "fast-check";
 import type { FaultPhase } from "./fake-credential.js";
 
-/** The fast-check module, as `import * as fc from "fast-check"` (or `@fast-check/vitest`'s `fc`) gives it. */
-export type FastCheckModule = typeof FastCheck;
+/**
+ * The parts of fast-check that {@link arbitraries} uses: `import * as fc from "fast-check"`,
+ * `import fc from "fast-check"` and `@fast-check/vitest`'s `fc` all fit.
+ */
+export type FastCheckModule = Pick<
+  typeof FastCheck,
+  | "array"
+  | "boolean"
+  | "constant"
+  | "constantFrom"
+  | "dictionary"
+  | "domain"
+  | "integer"
+  | "jsonValue"
+  | "nat"
+  | "oneof"
+  | "option"
+  | "record"
+  | "string"
+  | "stringMatching"
+  | "tuple"
+  | "uuid"
+>;
 
 /** A token's lifetime and the server's `refresh_in`, as {@link RxIdentityArbitraries.tokenLifetime} generates them. */
 export interface TokenLifetime {
