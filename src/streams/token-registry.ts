@@ -75,14 +75,21 @@ interface Entry<K extends TokenKey> {
   /** The key in the shared cache, or `undefined` when this key is not shared. */
   readonly sharedKey: string | undefined;
   token: AccessToken | undefined;
-  /** `Promise.resolve(token)`, cached so the fast path allocates nothing. */
+  /**
+   * A promise fulfilled with `token`, cached so the fast path allocates nothing: the promise of
+   * the cycle that acquired it (no second promise per key).
+   */
   resolved: Promise<AccessToken> | undefined;
   refreshAt: number;
   usableUntil: number;
   /** After a failure while a usable token is served, no new attempt before this time. */
   blockedUntil: number;
   cycle: Cycle | undefined;
-  readonly connections: Set<Subscriber<AccessToken>>;
+  /**
+   * The stream subscribers of this key, created with the first one: most keys are only ever
+   * read through `get`, and an empty `Set` costs about 150 bytes per key.
+   */
+  connections: Set<Subscriber<AccessToken>> | undefined;
   refreshTimer: Subscription | undefined;
 }
 
@@ -135,8 +142,6 @@ export function createTokenRegistry<K extends TokenKey>(
 
   const entries = new Map<string, Entry<K>>();
   const shortLived = new Map<string, Entry<K>>();
-  /** usableUntil of every token handed out, for `dropStale` on replayed values. */
-  const usableUntilOf = new WeakMap<AccessToken, number>();
   let closed = false;
 
   /** Entries by shared-cache key, for updates written by other holders. */
@@ -191,7 +196,7 @@ export function createTokenRegistry<K extends TokenKey>(
       usableUntil: Number.NEGATIVE_INFINITY,
       blockedUntil: Number.NEGATIVE_INFINITY,
       cycle: undefined,
-      connections: new Set(),
+      connections: undefined,
       refreshTimer: undefined,
     };
     map.set(key.id, entry);
@@ -215,11 +220,20 @@ export function createTokenRegistry<K extends TokenKey>(
     if (
       entry.key.shortLived === true &&
       entry.cycle === undefined &&
-      entry.connections.size === 0 &&
+      connectionCount(entry) === 0 &&
       shortLived.get(entry.key.id) === entry
     ) {
       shortLived.delete(entry.key.id);
     }
+  }
+
+  function connectionCount(entry: Entry<K>): number {
+    return entry.connections?.size ?? 0;
+  }
+
+  /** Delivers to a copy of the subscribers: a subscriber may disconnect while being called. */
+  function subscribersOf(entry: Entry<K>): Subscriber<AccessToken>[] {
+    return entry.connections === undefined ? [] : [...entry.connections];
   }
 
   function hasUsableToken(entry: Entry<K>, now: number): boolean {
@@ -324,10 +338,10 @@ export function createTokenRegistry<K extends TokenKey>(
       refreshAfterTimestamp: refreshAt,
       tokenType: "Bearer",
     };
-    usableUntilOf.set(token, usableUntil);
     endCycle(entry, cycle);
     entry.token = token;
-    entry.resolved = Promise.resolve(token);
+    // The cycle's promise is fulfilled with this token just below: it is the cached one.
+    entry.resolved = cycle.promise;
     entry.refreshAt = refreshAt;
     entry.usableUntil = usableUntil;
     entry.blockedUntil = Number.NEGATIVE_INFINITY;
@@ -338,7 +352,7 @@ export function createTokenRegistry<K extends TokenKey>(
       refreshAt,
     });
     cycle.resolve(token);
-    for (const subscriber of [...entry.connections]) subscriber.next(token);
+    for (const subscriber of subscribersOf(entry)) subscriber.next(token);
     scheduleRefresh(entry);
     // A stored token served while already due (cold start): refresh it now, in the
     // background, even when only `get` callers hold it.
@@ -395,7 +409,7 @@ export function createTokenRegistry<K extends TokenKey>(
       entry.resolved = undefined;
     }
     cycle.reject(error);
-    for (const subscriber of [...entry.connections]) subscriber.error(error);
+    for (const subscriber of subscribersOf(entry)) subscriber.error(error);
     forgetIfIdle(entry);
   }
 
@@ -416,7 +430,7 @@ export function createTokenRegistry<K extends TokenKey>(
     if (
       closed ||
       entry.key.shortLived === true ||
-      entry.connections.size === 0 ||
+      connectionCount(entry) === 0 ||
       entry.cycle !== undefined ||
       entry.token === undefined
     ) {
@@ -446,7 +460,7 @@ export function createTokenRegistry<K extends TokenKey>(
       const onAbort = (): void => {
         reject(new AbortError("The request for a token was aborted by its abortSignal."));
         cycle.waiters -= 1;
-        if (!cycle.done && cycle.waiters === 0 && entry.connections.size === 0) {
+        if (!cycle.done && cycle.waiters === 0 && connectionCount(entry) === 0) {
           cancelCycle(entry, cycle, new AbortError("Nobody waits for this token any longer."));
         }
       };
@@ -482,13 +496,9 @@ export function createTokenRegistry<K extends TokenKey>(
     return join(entry, entry.cycle ?? startCycle(entry), signal);
   }
 
-  function connect(key: K, subscriber: Subscriber<AccessToken>): () => void {
-    if (closed) {
-      subscriber.error(closedError());
-      return noop;
-    }
-    const entry = entryFor(key);
-    entry.connections.add(subscriber);
+  function connect(entry: Entry<K>, subscriber: Subscriber<AccessToken>): () => void {
+    const key = entry.key;
+    (entry.connections ??= new Set()).add(subscriber);
     const now = scheduler.now();
     if (hasUsableToken(entry, now)) {
       subscriber.next(entry.token as AccessToken);
@@ -500,7 +510,8 @@ export function createTokenRegistry<K extends TokenKey>(
   }
 
   function disconnect(entry: Entry<K>, subscriber: Subscriber<AccessToken>): void {
-    if (!entry.connections.delete(subscriber) || entry.connections.size > 0) return;
+    if (entry.connections?.delete(subscriber) !== true || entry.connections.size > 0) return;
+    entry.connections = undefined;
     stopRefreshTimer(entry);
     const cycle = entry.cycle;
     if (cycle !== undefined && cycle.waiters === 0) {
@@ -642,14 +653,13 @@ export function createTokenRegistry<K extends TokenKey>(
       refreshAfterTimestamp: refreshAt,
       tokenType: "Bearer",
     };
-    usableUntilOf.set(token, usableUntil);
     entry.token = token;
     entry.resolved = Promise.resolve(token);
     entry.refreshAt = refreshAt;
     entry.usableUntil = usableUntil;
     entry.blockedUntil = Number.NEGATIVE_INFINITY;
     emit({ type: "shared-token", keyId: entry.key.id, expiresOnTimestamp, refreshAt });
-    for (const subscriber of [...entry.connections]) subscriber.next(token);
+    for (const subscriber of subscribersOf(entry)) subscriber.next(token);
     scheduleRefresh(entry);
   }
 
@@ -816,9 +826,6 @@ export function createTokenRegistry<K extends TokenKey>(
     }
   }
 
-  const deadlineOf = (token: AccessToken): number =>
-    usableUntilOf.get(token) ?? Number.NEGATIVE_INFINITY;
-
   return {
     get(key, getOptions) {
       // The fast path: a Map lookup and a clock read, no allocation.
@@ -839,7 +846,23 @@ export function createTokenRegistry<K extends TokenKey>(
 
     stream(key) {
       if (closed) return throwError(closedError);
-      return new Observable<AccessToken>((subscriber) => connect(key, subscriber)).pipe(
+      // The entry this stream is connected to. A token is deliverable only while it is that
+      // entry's current token and before its usable-until time: when connected, the replayed
+      // token is the entry's current one (every token is pushed to the connection), and this
+      // keeps no per-token state (a WeakMap of deadlines cost about 50 bytes per key).
+      let connected: Entry<K> | undefined;
+      const deadlineOf = (token: AccessToken): number =>
+        connected !== undefined && connected.token === token
+          ? connected.usableUntil
+          : Number.NEGATIVE_INFINITY;
+      return new Observable<AccessToken>((subscriber) => {
+        if (closed) {
+          subscriber.error(closedError());
+          return noop;
+        }
+        connected = entryFor(key);
+        return connect(connected, subscriber);
+      }).pipe(
         share({
           connector: () => new ReplaySubject<AccessToken>(1),
           // After an error a new subscriber must try again, not see the old error.
@@ -870,8 +893,8 @@ export function createTokenRegistry<K extends TokenKey>(
         if (entry.cycle !== undefined) cancelCycle(entry, entry.cycle, error);
         entry.token = undefined;
         entry.resolved = undefined;
-        for (const subscriber of [...entry.connections]) subscriber.complete();
-        entry.connections.clear();
+        for (const subscriber of subscribersOf(entry)) subscriber.complete();
+        entry.connections?.clear();
       }
       return Promise.resolve();
     },
