@@ -34,6 +34,11 @@ export const DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com";
 /** At most this many scope strings have their validated key memoised (per CAE flag). */
 const MAX_MEMOISED_SCOPES = 1_024;
 
+/** The same text as one flat (sequential) string, whatever the shape of `text` in V8. */
+function flatCopy(text: string): string {
+  return JSON.parse(JSON.stringify(text)) as string;
+}
+
 /** Azure Identity's `TokenCachePersistenceOptions`. */
 export interface TokenCachePersistenceOptions {
   /**
@@ -418,9 +423,12 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
       const memo = enableCae ? this.#caeKeys : this.#plainKeys;
       const known = memo.get(scopes);
       if (known !== undefined) return known;
-      const key = deriveKey(this.tenantId, validateScopes(scopes), undefined, enableCae);
+      // A flat copy of the caller's string: one built per call (`${resource}/.default`) is a
+      // tree of concatenated strings, which the key (and so the registry entry) would keep.
+      const flat = flatCopy(scopes);
+      const key = deriveKey(this.tenantId, validateScopes(flat), undefined, enableCae);
       if (memo.size >= MAX_MEMOISED_SCOPES) memo.clear();
-      memo.set(scopes, key);
+      memo.set(flat, key);
       return key;
     }
     const validScopes = validateScopes(scopes);

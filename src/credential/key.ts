@@ -42,7 +42,21 @@ export function deriveKey(
   const normalizedTenant = tenant.toLowerCase();
   const normalizedScopes = [...new Set(scopes.map((scope) => scope.trim()))].sort();
   return {
-    id: JSON.stringify([normalizedTenant, normalizedScopes, claims ?? null, enableCae]),
+    // The same text as `JSON.stringify([tenant, scopes, claims ?? null, enableCae])`, built
+    // with `join`, which yields one flat string: V8's `JSON.stringify` of an array yields a
+    // tree of concatenated strings, and every registry entry would keep the tree (about
+    // 100 bytes per key) besides the flat copy its Map lookup makes.
+    id: [
+      "[",
+      JSON.stringify(normalizedTenant),
+      ",",
+      JSON.stringify(normalizedScopes),
+      ",",
+      claims === undefined ? "null" : JSON.stringify(claims),
+      ",",
+      enableCae ? "true" : "false",
+      "]",
+    ].join(""),
     shortLived: claims !== undefined,
     tenant: normalizedTenant,
     scopes: normalizedScopes,
