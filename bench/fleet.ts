@@ -63,6 +63,11 @@ export interface FleetRun {
   readonly wallMs: number;
   /** Stream errors the processes saw (each scope was followed again after one). */
   readonly streamErrors: number;
+  /**
+   * Processes that logged the token store unavailable at least once (each then acquires on
+   * its own until it answers): what explains requests above the ideal on a loaded machine.
+   */
+  readonly storeOutages: number;
 }
 
 /** What {@link measureFleet} returns. */
@@ -144,6 +149,8 @@ async function runFleet(
       0,
     ),
     wallMs: performance.now() - started,
+    storeOutages: children.filter((child) => child.stderr().includes("token store unavailable"))
+      .length,
     streamErrors: children.reduce(
       (sum, child) => sum + child.events.filter((event) => event.type === "error").length,
       0,

@@ -55,7 +55,9 @@ export interface RedisTokenStoreOptions {
   readonly keyPrefix?: string | undefined;
   /**
    * The longest a command may take before the store reports itself unavailable. Short:
-   * a caller waiting on it could have asked Entra ID instead.
+   * a caller waiting on it could have asked Entra ID instead. Counted in time this process
+   * could have read the reply: time its event loop spent blocked is added back, up to
+   * 4 × this value in all, so a busy process does not take a healthy Redis for a dead one.
    * @default 500
    */
   readonly commandTimeoutMs?: number | undefined;
