@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   const context: MeasureContext = {
     mode: config.mode,
     emulator,
+    tls: config.tls,
     clientId,
     clientSecret,
     log: (message) => process.stderr.write(`  ${message}\n`),

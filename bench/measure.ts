@@ -9,6 +9,8 @@ export interface MeasureContext {
   readonly mode: BenchMode;
   /** The emulator every library talks to, trusted through `NODE_EXTRA_CA_CERTS`. */
   readonly emulator: EntraEmulator;
+  /** The emulator's certificate and key, to start more emulators the process trusts. */
+  readonly tls: { readonly cert: string; readonly key: string };
   /** The registered application. */
   readonly clientId: string;
   readonly clientSecret: string;

@@ -8,16 +8,18 @@
  * `CacheManager.getAuthorityMetadataByAlias` scanning every cache key on every request), which
  * is why it stops at 1,000 keys.
  *
- * Keys are filled through the network (the emulator at zero latency, a bounded number of
- * requests in flight) within a time budget; a level the budget cannot reach is reported
- * with the number of keys actually held.
+ * Keys are filled through the network (an emulator at zero latency in a process of its own, so
+ * its token signing and the client's work run on two cores, a bounded number of requests in
+ * flight) within a time budget; a level the budget cannot reach is reported with the number
+ * of keys actually held.
  */
 import type { TokenCredential } from "@azure/core-auth";
 import type { MetricRow } from "../protocol.js";
 import type { Measure, MeasureContext, MeasureOutput } from "../measure.js";
 import { freshTarget } from "../measure.js";
 import { boundedFill, median } from "../stats.js";
-import { createOurs, createPeer, PEER_NAME, scopeOf } from "../subjects.js";
+import { startEmulatorProcess } from "../emulator-process.js";
+import { createOurs, createPeer, PEER_NAME, scopeOf, type BenchTarget } from "../subjects.js";
 import { interleavedRounds } from "./cache-hit.js";
 
 const SIZES = {
@@ -104,87 +106,109 @@ export const keyScaling: Measure = {
   id: "key-scaling",
   async run(context: MeasureContext): Promise<MeasureOutput> {
     const sizes = SIZES[context.mode];
-    const deadline = performance.now() + sizes.fillBudgetMs;
-    const oursMany = createOurs(freshTarget(context));
-    const oursSingle = createOurs(freshTarget(context));
-    let ours: Level[];
-    try {
-      ours = await measureLevels(
-        context,
-        "ours",
-        oursMany,
-        oursSingle,
-        sizes.oursLevels,
-        sizes,
-        deadline,
-      );
-    } finally {
-      await Promise.all([oursMany.close(), oursSingle.close()]);
-    }
-    // The peer gets its own budget: its fill is not what is being measured.
-    const peerDeadline = performance.now() + sizes.peerFillBudgetMs;
-    const peer = await measureLevels(
-      context,
-      "peer",
-      createPeer(freshTarget(context)),
-      createPeer(freshTarget(context)),
-      sizes.peerLevels,
-      sizes,
-      peerDeadline,
-    );
-    const largest = ours[ours.length - 1]!;
-    const wanted = sizes.oursLevels[sizes.oursLevels.length - 1]!;
-    const keysText = (keys: number): string =>
-      `${keys.toLocaleString("en-US")} key${keys === 1 ? "" : "s"}`;
-    const rows: MetricRow[] = ours.map((level, index) => {
-      const peerLevel = peer.find((p) => p.keys === level.keys);
-      const isLast = index === ours.length - 1;
-      const notes: string[] = [];
-      if (peerLevel !== undefined) {
-        notes.push(
-          `peer at ${keysText(level.keys)} = ${(peerLevel.us / peerLevel.singleUs).toFixed(2)}x its 1-key cost`,
-        );
-      }
-      if (isLast && context.mode === "quick" && wanted < 100_000) {
-        notes.push(
-          `--quick stops at ${keysText(wanted)} to stay under a minute; the full run goes to 100,000`,
-        );
-      }
-      if (isLast && level.keys < wanted) {
-        notes.push(`the fill budget ran out at ${level.keys} of ${wanted} keys`);
-      }
-      return {
-        measure: "key-scaling",
-        metric: `cache hit with ${keysText(level.keys)} (µs/call)`,
-        ours: level.us,
-        peer: peerLevel?.us ?? null,
-        peerName: PEER_NAME,
-        ratio: level.us / level.singleUs,
-        ratioMeaning: "ours vs 1 key",
-        target: isLast ? `<= ${KEY_SCALING_MAX_RATIO}x of 1 key` : "",
-        met: isLast ? level.us / level.singleUs <= KEY_SCALING_MAX_RATIO : null,
-        ...(notes.length > 0 ? { note: notes.join("; ") } : {}),
-      };
+    const remote = await startEmulatorProcess({
+      tls: context.tls,
+      clientId: context.clientId,
+      clientSecret: context.clientSecret,
     });
-    // Peer levels ours did not reach (or a peer fill cut short) still get their own row.
-    for (const level of peer) {
-      if (ours.some((o) => o.keys === level.keys)) continue;
-      rows.push({
-        measure: "key-scaling",
-        metric: `cache hit with ${keysText(level.keys)} (µs/call)`,
-        ours: null,
-        peer: level.us,
-        peerName: PEER_NAME,
-        ratio: level.us / level.singleUs,
-        ratioMeaning: "peer vs 1 key",
-        target: "",
-        met: null,
-        note: `peer only; its fill budget ran out at ${keysText(level.keys)}`,
-      });
+    const remoteTarget = (): BenchTarget => ({
+      ...freshTarget(context),
+      authorityHost: remote.authorityHost,
+      host: remote.host,
+    });
+    try {
+      return await measure(context, sizes, remoteTarget);
+    } finally {
+      await remote.stop();
     }
-    return {
-      rows,
-      details: { fillConcurrency: FILL_CONCURRENCY, largestOurs: largest.keys, ours, peer },
-    };
   },
 };
+
+async function measure(
+  context: MeasureContext,
+  sizes: (typeof SIZES)[keyof typeof SIZES],
+  target: () => BenchTarget,
+): Promise<MeasureOutput> {
+  const deadline = performance.now() + sizes.fillBudgetMs;
+  const oursMany = createOurs(target());
+  const oursSingle = createOurs(target());
+  let ours: Level[];
+  try {
+    ours = await measureLevels(
+      context,
+      "ours",
+      oursMany,
+      oursSingle,
+      sizes.oursLevels,
+      sizes,
+      deadline,
+    );
+  } finally {
+    await Promise.all([oursMany.close(), oursSingle.close()]);
+  }
+  // The peer gets its own budget: its fill is not what is being measured.
+  const peerDeadline = performance.now() + sizes.peerFillBudgetMs;
+  const peer = await measureLevels(
+    context,
+    "peer",
+    createPeer(target()),
+    createPeer(target()),
+    sizes.peerLevels,
+    sizes,
+    peerDeadline,
+  );
+  const largest = ours[ours.length - 1]!;
+  const wanted = sizes.oursLevels[sizes.oursLevels.length - 1]!;
+  const keysText = (keys: number): string =>
+    `${keys.toLocaleString("en-US")} key${keys === 1 ? "" : "s"}`;
+  const rows: MetricRow[] = ours.map((level, index) => {
+    const peerLevel = peer.find((p) => p.keys === level.keys);
+    const isLast = index === ours.length - 1;
+    const notes: string[] = [];
+    if (peerLevel !== undefined) {
+      notes.push(
+        `peer at ${keysText(level.keys)} = ${(peerLevel.us / peerLevel.singleUs).toFixed(2)}x its 1-key cost`,
+      );
+    }
+    if (isLast && context.mode === "quick" && wanted < 100_000) {
+      notes.push(
+        `--quick stops at ${keysText(wanted)} to stay under a minute; the full run goes to 100,000`,
+      );
+    }
+    if (isLast && level.keys < wanted) {
+      notes.push(`the fill budget ran out at ${level.keys} of ${wanted} keys`);
+    }
+    return {
+      measure: "key-scaling",
+      metric: `cache hit with ${keysText(level.keys)} (µs/call)`,
+      ours: level.us,
+      peer: peerLevel?.us ?? null,
+      peerName: PEER_NAME,
+      ratio: level.us / level.singleUs,
+      ratioMeaning: "ours vs 1 key",
+      target: isLast ? `<= ${KEY_SCALING_MAX_RATIO}x of 1 key` : "",
+      met: isLast ? level.us / level.singleUs <= KEY_SCALING_MAX_RATIO : null,
+      ...(notes.length > 0 ? { note: notes.join("; ") } : {}),
+    };
+  });
+  // Peer levels ours did not reach (or a peer fill cut short) still get their own row.
+  for (const level of peer) {
+    if (ours.some((o) => o.keys === level.keys)) continue;
+    rows.push({
+      measure: "key-scaling",
+      metric: `cache hit with ${keysText(level.keys)} (µs/call)`,
+      ours: null,
+      peer: level.us,
+      peerName: PEER_NAME,
+      ratio: level.us / level.singleUs,
+      ratioMeaning: "peer vs 1 key",
+      target: "",
+      met: null,
+      note: `peer only; its fill budget ran out at ${keysText(level.keys)}`,
+    });
+  }
+  return {
+    rows,
+    details: { fillConcurrency: FILL_CONCURRENCY, largestOurs: largest.keys, ours, peer },
+  };
+}
