@@ -4,7 +4,6 @@ import {
   ReplaySubject,
   Subject,
   Subscription,
-  firstValueFrom,
   from,
   share,
   throwError,
@@ -40,8 +39,10 @@ export interface CreateTokenRegistryOptions<K extends TokenKey> extends TokenReg
    */
   readonly policy?: Partial<RefreshPolicyOptions> | undefined;
   /**
-   * How many short-lived (claims) keys are remembered at most; the least recently used is
-   * forgotten first. Idle short-lived keys are forgotten at once anyway.
+   * How many short-lived (claims) keys are remembered at most. Idle ones are forgotten at
+   * once (the least recently used first, should any remain); when every remembered one is
+   * busy, a new one is refused with `CredentialUnavailableError` rather than breaking
+   * single-flight for a busy key.
    * @default 1_000
    */
   readonly maxShortLivedKeys?: number | undefined;
@@ -67,6 +68,11 @@ interface Cycle {
   timer: Subscription | undefined;
   /** The subscription to the current attempt's `acquire` result. */
   request: Subscription | undefined;
+  /**
+   * While retrying with no usable token, fires just before the token subscribers still hold
+   * expires, to tell them (even with an attempt in flight) that no usable token is left.
+   */
+  expiryTimer: Subscription | undefined;
   done: boolean;
 }
 
@@ -204,16 +210,32 @@ export function createTokenRegistry<K extends TokenKey>(
       bySharedKey.set(sharedKey, entry);
       watchShared();
     }
-    if (map === shortLived && map.size > maxShortLived) {
-      const oldest = map.keys().next();
-      if (oldest.done !== true) {
-        // The evicted entry lives on for whoever still holds it; it is only unreachable
-        // for new callers, which bounds memory under a flood of distinct claims.
-        map.delete(oldest.value);
-        emit({ type: "key-evicted", keyId: oldest.value });
-      }
+    if (map === shortLived && map.size > maxShortLived && !evictIdleShortLived(entry)) {
+      // Every remembered claims key is busy. Evicting a busy one would let its next caller
+      // start a second request while the first is in flight (breaking single-flight), so a
+      // flood of distinct claims is refused instead: memory stays bounded either way.
+      map.delete(key.id);
+      throw new CredentialUnavailableError(
+        `More than ${maxShortLived} distinct claims requests are in flight at once (maxShortLivedKeys): this one was refused. Wait for some to finish and try again.`,
+      );
     }
     return entry;
+  }
+
+  /** Forgets the least recently used idle claims key but `added`; false when all are busy. */
+  function evictIdleShortLived(added: Entry<K>): boolean {
+    for (const [id, candidate] of shortLived) {
+      if (
+        candidate !== added &&
+        candidate.cycle === undefined &&
+        connectionCount(candidate) === 0
+      ) {
+        shortLived.delete(id);
+        emit({ type: "key-evicted", keyId: id });
+        return true;
+      }
+    }
+    return false;
   }
 
   function forgetIfIdle(entry: Entry<K>): void {
@@ -260,6 +282,7 @@ export function createTokenRegistry<K extends TokenKey>(
       attempt: 0,
       timer: undefined,
       request: undefined,
+      expiryTimer: undefined,
       done: false,
     };
     entry.cycle = cycle;
@@ -303,6 +326,8 @@ export function createTokenRegistry<K extends TokenKey>(
     cycle.timer?.unsubscribe();
     cycle.timer = undefined;
     cycle.request?.unsubscribe();
+    cycle.expiryTimer?.unsubscribe();
+    cycle.expiryTimer = undefined;
     if (entry.cycle === cycle) entry.cycle = undefined;
   }
 
@@ -368,10 +393,9 @@ export function createTokenRegistry<K extends TokenKey>(
     const usable = entry.key.shortLived !== true && hasUsableToken(entry, now);
     if (failure.transient) {
       const delay = retryDelay(policy, cycle.attempt, failure.retryAfterMs, random);
-      const deadline = usable
-        ? entry.usableUntil
-        : Math.max(cycle.startedAt, entry.usableUntil) + policy.retryWithoutTokenMs;
+      const deadline = usable ? entry.usableUntil : retryDeadlineWithoutToken(entry, cycle);
       if (now + delay < deadline) {
+        if (!usable) watchHeldExpiry(entry, cycle, error);
         emit({
           type: "acquire-failure",
           keyId: entry.key.id,
@@ -411,6 +435,32 @@ export function createTokenRegistry<K extends TokenKey>(
     cycle.reject(error);
     for (const subscriber of subscribersOf(entry)) subscriber.error(error);
     forgetIfIdle(entry);
+  }
+
+  /** How long transient failures are retried once no usable token is left. */
+  function retryDeadlineWithoutToken(entry: Entry<K>, cycle: Cycle): number {
+    return Math.max(cycle.startedAt, entry.usableUntil) + policy.retryWithoutTokenMs;
+  }
+
+  /**
+   * Subscribers still hold the last token while retries go on without a usable one: if it
+   * expires before a fresh token arrives, they get the latest failure then, not after the
+   * attempt in flight. `get` callers keep waiting for the cycle.
+   */
+  function watchHeldExpiry(entry: Entry<K>, cycle: Cycle, error: unknown): void {
+    const held = entry.token;
+    if (held === undefined || connectionCount(entry) === 0) return;
+    cycle.expiryTimer?.unsubscribe();
+    cycle.expiryTimer = scheduler.schedule(
+      () => {
+        cycle.expiryTimer = undefined;
+        if (cycle.done || entry.token !== held) return;
+        emit({ type: "acquire-failure", keyId: entry.key.id, error, transient: true });
+        for (const subscriber of subscribersOf(entry)) subscriber.error(error);
+      },
+      // A millisecond early: at `expiresOnTimestamp` the token has already stopped working.
+      clampDelay(held.expiresOnTimestamp - 1 - scheduler.now()),
+    );
   }
 
   function cancelCycle(entry: Entry<K>, cycle: Cycle, reason: unknown): void {
@@ -487,7 +537,13 @@ export function createTokenRegistry<K extends TokenKey>(
         new AbortError("The request for a token was aborted by its abortSignal."),
       );
     }
-    const entry = entryFor(key);
+    let entry: Entry<K>;
+    try {
+      entry = entryFor(key);
+    } catch (error) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(error);
+    }
     const now = scheduler.now();
     if (key.shortLived !== true && hasUsableToken(entry, now)) {
       if (entry.cycle === undefined && now >= entry.blockedUntil) startCycle(entry);
@@ -705,6 +761,45 @@ export function createTokenRegistry<K extends TokenKey>(
   }
 
   /** Acquires and writes the result to the shared cache (a failed write is only reported). */
+  /**
+   * One `acquire` as a Promise that settles on abort: an Observable source is unsubscribed
+   * then, and none is started once the signal has fired (the cycle was cancelled while the
+   * shared cache was being consulted).
+   */
+  function acquireOnce(key: K, signal: AbortSignal): Promise<AcquiredToken> {
+    return new Promise<AcquiredToken>((resolve, reject) => {
+      const abort = (): void =>
+        reject(new AbortError("The token request was aborted: nobody waits for it any longer."));
+      if (signal.aborted) {
+        abort();
+        return;
+      }
+      let done = false;
+      const subscription = from(acquire(key, signal)).subscribe({
+        next: (value) => {
+          done = true;
+          resolve(value);
+        },
+        error: (error: unknown) => {
+          done = true;
+          // The acquirer's own (already typed) error, passed on unchanged.
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+          reject(error);
+        },
+        complete: () => reject(new TypeError("acquire completed without a token")),
+      });
+      if (done) subscription.unsubscribe();
+      signal.addEventListener(
+        "abort",
+        () => {
+          subscription.unsubscribe();
+          abort();
+        },
+        { once: true },
+      );
+    });
+  }
+
   async function acquireAndShare(
     entry: Entry<K>,
     sharedKey: string,
@@ -714,7 +809,7 @@ export function createTokenRegistry<K extends TokenKey>(
   ): Promise<AcquiredToken> {
     let acquired: AcquiredToken;
     try {
-      acquired = await firstValueFrom(from(acquire(entry.key, signal)));
+      acquired = await acquireOnce(entry.key, signal);
     } catch (error) {
       if (lease !== undefined) void lease.release().catch(noop);
       throw error;
@@ -796,7 +891,7 @@ export function createTokenRegistry<K extends TokenKey>(
         if (lease === null) {
           const deadline = hasUsableToken(entry, scheduler.now())
             ? entry.usableUntil
-            : cycle.startedAt + policy.retryWithoutTokenMs;
+            : retryDeadlineWithoutToken(entry, cycle);
           const wait = Math.min(ttl, deadline - scheduler.now());
           if (wait <= 0) return await acquireAndShare(entry, sharedKey, cache, signal, undefined);
           const written = await update.within(wait);
@@ -860,6 +955,8 @@ export function createTokenRegistry<K extends TokenKey>(
           subscriber.error(closedError());
           return noop;
         }
+        // entryFor may refuse a claims key (every remembered one busy): rxjs turns the
+        // throw into this subscriber's error notification.
         connected = entryFor(key);
         return connect(connected, subscriber);
       }).pipe(

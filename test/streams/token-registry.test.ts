@@ -246,9 +246,37 @@ describe("createTokenRegistry: short-lived keys", () => {
     expect(source.countFor("a|claims")).toBe(2);
     expect(clock.pending).toBe(0);
 
-    for (const id of ["x", "y", "z"]) void registry.get({ id, shortLived: true });
-    expect(events.filter((e) => e.type === "key-evicted").map((e) => e.keyId)).toEqual(["x"]);
+    // The bound: with two claims keys busy, a third is refused rather than evicting a busy
+    // one (whose next caller would otherwise start a second request in flight).
+    const x = registry.get({ id: "x", shortLived: true });
+    const y = registry.get({ id: "y", shortLived: true });
+    await expect(registry.get({ id: "z", shortLived: true })).rejects.toSatisfy(
+      isCredentialUnavailableError,
+    );
+    const xAgain = registry.get({ id: "x", shortLived: true });
+    expect(source.countFor("x")).toBe(1);
+    expect(source.countFor("z")).toBe(0);
     await clock.advance(100);
+    expect((await xAgain).token).toBe((await x).token);
+    await y;
+
+    // Once idle they are forgotten, and a new claims key fits again.
+    const z = registry.get({ id: "z", shortLived: true });
+    await clock.advance(100);
+    expect((await z).token).toEqual(expect.any(String));
+    expect(events.filter((e) => e.type === "key-evicted")).toEqual([]);
+  });
+
+  it("refuses a claims key beyond the bound on token$ too, as a typed error notification", async () => {
+    const { clock, source, registry } = setup({ maxShortLivedKeys: 1 });
+    const held = record(registry, { id: "c1", shortLived: true }, clock);
+
+    const refused = record(registry, { id: "c2", shortLived: true }, clock);
+
+    expect(refused.errors[0]).toSatisfy(isCredentialUnavailableError);
+    expect(source.countFor("c2")).toBe(0);
+    await clock.advance(100);
+    expect(held.seen).toHaveLength(1);
   });
 });
 
