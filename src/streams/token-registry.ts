@@ -1,13 +1,5 @@
 import type { AccessToken } from "@azure/core-auth";
-import {
-  Observable,
-  ReplaySubject,
-  Subject,
-  Subscription,
-  from,
-  share,
-  throwError,
-} from "rxjs";
+import { Observable, ReplaySubject, Subject, Subscription, from, share, throwError } from "rxjs";
 import type { ObservableInput, SchedulerLike, Subscriber } from "rxjs";
 import { AbortError, CredentialUnavailableError, InvalidArgumentError } from "../errors/index.js";
 import { clampDelay, dropStale, unrefScheduler } from "../operators/index.js";
