@@ -47,7 +47,9 @@ async function main(): Promise<void> {
     log: (message) => process.stderr.write(`  ${message}\n`),
   };
   const selected: readonly Measure[] =
-    config.only.length === 0 ? measures : measures.filter((m) => config.only.includes(m.id));
+    config.only.length === 0
+      ? measures.filter((m) => config.mode === "full" || m.fullOnly !== true)
+      : measures.filter((m) => config.only.includes(m.id));
   for (const id of config.only) {
     if (!measures.some((m) => m.id === id)) {
       await send({ type: "failed", id, error: `no measure has the id ${id}` });

@@ -41,7 +41,7 @@ function parseArguments(argv: readonly string[]): Arguments {
 }
 
 /** Generous upper bounds: a child that runs longer is stuck, not slow. */
-const CHILD_TIMEOUT_MS: Record<BenchMode, number> = { quick: 120_000, full: 900_000 };
+const CHILD_TIMEOUT_MS: Record<BenchMode, number> = { quick: 180_000, full: 900_000 };
 
 async function runChild(
   config: ChildConfig,

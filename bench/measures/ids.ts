@@ -9,4 +9,5 @@ export const measureIds: readonly string[] = [
   "memory",
   "first-token",
   "refresh-under-load",
+  "fleet",
 ];

@@ -2,6 +2,7 @@
 import type { Measure } from "../measure.js";
 import { cacheHit } from "./cache-hit.js";
 import { firstToken } from "./first-token.js";
+import { fleet } from "./fleet.js";
 import { keyScaling } from "./key-scaling.js";
 import { memory } from "./memory.js";
 import { refreshUnderLoad } from "./refresh-under-load.js";
@@ -14,4 +15,5 @@ export const measures: readonly Measure[] = [
   memory,
   firstToken,
   refreshUnderLoad,
+  fleet,
 ];
