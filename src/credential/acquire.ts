@@ -224,7 +224,7 @@ export function createAcquirer(options: AcquirerOptions): Acquirer {
     let result: AuthenticationResult | null;
     let raw: RawTokenResponse | undefined;
     try {
-      result = await networkClient.run({ signal }, () =>
+      result = await networkClient.run({ correlationId, signal }, () =>
         app.acquireTokenByClientCredential({
           scopes: [...key.scopes],
           authority: `${authorityHost}/${key.tenant}`,

@@ -1,9 +1,7 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { readFileSync } from "node:fs";
 import { Agent, request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
 import { createSecureContext, rootCertificates } from "node:tls";
-import { createNetworkError } from "@azure/msal-common/node";
 import { AuthError, ClientAuthErrorCodes } from "@azure/msal-node";
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
 import type { SchedulerLike } from "rxjs";
@@ -36,11 +34,35 @@ export interface NetworkClientOptions {
   readonly scheduler?: SchedulerLike | undefined;
 }
 
-/** What {@link NetworkClient.run} applies to the requests made inside its callback. */
+/**
+ * What {@link NetworkClient.run} applies to the requests MSAL sends on behalf of one call,
+ * found by the call's MSAL correlation id.
+ *
+ * @example
+ * ```ts
+ * const correlationId = crypto.randomUUID();
+ * const context: RequestContext = { correlationId, signal, timeoutMs: 10_000 };
+ * await networkClient.run(context, () =>
+ *   app.acquireTokenByClientCredential({ scopes, correlationId }),
+ * );
+ * ```
+ */
 export interface RequestContext {
-  /** Aborting it destroys the in-flight request, which rejects with a `network_error`. */
+  /**
+   * The `correlationId` the callback gives MSAL: MSAL passes it back in the request options
+   * of each token POST, which is how this client finds the context. Unique per pending call.
+   */
+  readonly correlationId: string;
+  /**
+   * Aborting it destroys the in-flight token request, which rejects with a `network_error`,
+   * and makes {@link NetworkClient.run} reject at once, whatever request is in flight.
+   * @default undefined (not cancellable)
+   */
   readonly signal?: AbortSignal | undefined;
-  /** Time limit of each request made in the callback, in milliseconds. */
+  /**
+   * Time limit of each token request made in the callback, in milliseconds.
+   * @default the client's `timeoutMs`
+   */
   readonly timeoutMs?: number | undefined;
 }
 
@@ -51,10 +73,26 @@ export interface RequestContext {
  */
 export interface NetworkClient extends INetworkModule {
   /**
-   * Runs `fn` (typically one `acquireTokenByClientCredential` call) so that every request
-   * this client sends on its behalf honours `context.signal` and `context.timeoutMs`.
-   * The context follows the async call chain (`AsyncLocalStorage`), so concurrent calls
-   * each keep their own signal.
+   * Runs `fn` (typically one `acquireTokenByClientCredential` call given
+   * `context.correlationId`) so that every token request MSAL sends on its behalf honours
+   * `context.signal` and `context.timeoutMs`; concurrent calls each keep their own.
+   *
+   * Requests are matched by the `correlationId` MSAL puts in their options, not by
+   * `AsyncLocalStorage`: on Node 20 that turns on async-hook promise tracking for the whole
+   * process, so every promise of the user's application would cost memory and CPU merely
+   * because a credential exists. MSAL sends no correlation id with its metadata GETs (the
+   * OpenID configuration, instance discovery: msal-common's `Authority` passes `{}`), so
+   * those run with the client's own `timeoutMs` only; an abort still ends `run` at once,
+   * and the GET finishes in the background (its result fills MSAL's metadata cache).
+   * Rejects without calling `fn` if another pending call uses the same correlation id.
+   *
+   * @example
+   * ```ts
+   * const correlationId = crypto.randomUUID();
+   * const result = await networkClient.run({ correlationId, signal }, () =>
+   *   app.acquireTokenByClientCredential({ scopes, correlationId }),
+   * );
+   * ```
    */
   run<T>(context: RequestContext, fn: () => Promise<T>): Promise<T>;
   /** Destroys the agent's sockets, idle and active; later requests open new ones. */
@@ -74,8 +112,8 @@ const idleSocketTimeoutMs = 30_000;
  * body }` with lower-cased header names and the body parsed as JSON for every status; it
  * rejects with an MSAL `AuthError` whose `errorCode` is `network_error` when no response
  * arrives (including timeouts, `"Request timeout"`, and aborts, `"Request aborted"`, with the
- * signal's reason as `cause`), and with msal-common's `NetworkError` (inner code
- * `token_parsing_error`, plus `httpStatus` and `responseHeaders`) when the body is not JSON.
+ * signal's reason as `cause`), and with an `AuthError` whose `errorCode` is
+ * `token_parsing_error`, carrying `httpStatus` and `responseHeaders`, when the body is not JSON.
  *
  * @example
  * ```ts
@@ -86,8 +124,12 @@ const idleSocketTimeoutMs = 30_000;
  *           knownAuthorities: [new URL(emulator.authorityHost).host] },
  *   system: { networkClient },
  * });
- * const result = await networkClient.run({ signal }, () =>
- *   app.acquireTokenByClientCredential({ scopes: ["https://storage.azure.com/.default"] }),
+ * const correlationId = crypto.randomUUID();
+ * const result = await networkClient.run({ correlationId, signal }, () =>
+ *   app.acquireTokenByClientCredential({
+ *     scopes: ["https://storage.azure.com/.default"],
+ *     correlationId,
+ *   }),
  * );
  * networkClient.close();
  * ```
@@ -107,7 +149,9 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
   });
   const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
   const startTimer = timerOn(options.scheduler);
-  const contexts = new AsyncLocalStorage<RequestContext>();
+  // Contexts of the pending `run` calls, by correlation id; each entry lives while its
+  // callback runs, so the map holds only what is in flight.
+  const contexts = new Map<string, RequestContext>();
 
   const send = async <T>(
     method: "GET" | "POST",
@@ -115,7 +159,8 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
     requestOptions: NetworkRequestOptions | undefined,
     msalTimeoutMs: number | undefined,
   ): Promise<NetworkResponse<T>> => {
-    const context = contexts.getStore();
+    const correlationId = requestOptions?.correlationId;
+    const context = correlationId ? contexts.get(correlationId) : undefined;
     const timeoutMs = msalTimeoutMs || context?.timeoutMs || options.timeoutMs;
     const raw = await sendOnce(
       agent,
@@ -151,15 +196,12 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
       body = JSON.parse(raw.text) as T;
     } catch (error) {
       // A body that is not JSON (a gateway's HTML 503 page, a truncated answer) still came
-      // with an HTTP status and headers: msal-common's `NetworkError` carries them, so the
-      // credential can classify a 503 as transient and read its `Retry-After`. msal-node's
-      // own HttpClient throws a bare `token_parsing_error` here and loses the status.
-      throw createNetworkError(
-        new AuthError(
-          ClientAuthErrorCodes.tokenParsingError,
-          "",
-          `Failed to parse response (HTTP ${raw.status}): ${error instanceof Error ? error.message : "unknown"}`,
-        ),
+      // with an HTTP status and headers: the error carries them, so the credential can
+      // classify a 503 as transient and read its `Retry-After`. msal-node's own HttpClient
+      // throws a bare `token_parsing_error` here and loses the status.
+      throw httpError(
+        ClientAuthErrorCodes.tokenParsingError,
+        `Failed to parse response (HTTP ${raw.status}): ${error instanceof Error ? error.message : "unknown"}`,
         raw.status,
         raw.headers,
       );
@@ -172,9 +214,50 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
       send<T>("GET", url, opts, timeout),
     sendPostRequestAsync: <T>(url: string, opts?: NetworkRequestOptions) =>
       send<T>("POST", url, opts, undefined),
-    run: (context, fn) => contexts.run(context, fn),
+    run: (context, fn) => run(contexts, context, fn),
     close: () => agent.destroy(),
   };
+}
+
+function run<T>(
+  contexts: Map<string, RequestContext>,
+  context: RequestContext,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const { correlationId, signal } = context;
+  if (contexts.has(correlationId)) {
+    return Promise.reject(
+      new Error(
+        `NetworkClient.run: the correlation id ${correlationId} is already used by a pending call; give each call its own (crypto.randomUUID()).`,
+      ),
+    );
+  }
+  // An aborted call sends nothing, not even MSAL's metadata GET.
+  if (signal?.aborted) return Promise.reject(abortedError(signal));
+  contexts.set(correlationId, context);
+  // The entry stays until `fn` settles, even after an abort ended `run`: a token POST that
+  // MSAL sends once a slow metadata GET completes then still sees the aborted signal and is
+  // never sent.
+  const settled = (async () => fn())().finally(() => contexts.delete(correlationId));
+  if (signal === undefined) return settled;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      // `fn` may still reject later (its request was destroyed): nobody awaits it any more.
+      settled.catch(() => undefined);
+      reject(abortedError(signal));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    settled.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 interface RawResponse {
@@ -324,6 +407,30 @@ function networkError(message: string, cause?: unknown): AuthError {
     Object.defineProperty(error, "cause", { value: cause, enumerable: false, configurable: true });
   }
   return error;
+}
+
+/**
+ * An MSAL `AuthError` that also carries the HTTP status and headers of the response, the
+ * properties msal-common's `NetworkError` has. msal-common's `sendPostRequest` rethrows any
+ * `AuthError` from the network module unchanged (it unwraps only its own `NetworkError`),
+ * so the credential's recording client and error mapper see them. It is built from
+ * msal-node's exports rather than msal-common's `createNetworkError`: msal-common is not our
+ * dependency, and a second copy of it would break `instanceof` against msal-node's classes.
+ * The headers are non-enumerable, as raw responses are everywhere in rx-identity.
+ */
+function httpError(
+  code: string,
+  message: string,
+  httpStatus: number,
+  responseHeaders: Record<string, string>,
+): AuthError & { readonly httpStatus: number; readonly responseHeaders: Record<string, string> } {
+  const error = new AuthError(code, "", message);
+  Object.defineProperty(error, "httpStatus", { value: httpStatus, enumerable: true });
+  Object.defineProperty(error, "responseHeaders", { value: responseHeaders, enumerable: false });
+  return error as AuthError & {
+    readonly httpStatus: number;
+    readonly responseHeaders: Record<string, string>;
+  };
 }
 
 function abortedError(signal: AbortSignal | undefined): AuthError {

@@ -13,8 +13,15 @@ export const storageScope = "https://storage.azure.com/.default";
 export interface MsalAgainstEmulator {
   readonly app: ConfidentialClientApplication;
   readonly networkClient: NetworkClient;
-  /** One client-credentials request that always reaches the emulator (MSAL's cache skipped). */
-  acquire(scope?: string, options?: { claims?: string }): Promise<AuthenticationResult>;
+  /**
+   * One client-credentials request that always reaches the emulator (MSAL's cache skipped).
+   * `correlationId` is what a surrounding `networkClient.run` is given: the network client
+   * finds that call's signal and time limit by it.
+   */
+  acquire(
+    scope?: string,
+    options?: { claims?: string; correlationId?: string },
+  ): Promise<AuthenticationResult>;
   close(): void;
 }
 
@@ -45,6 +52,7 @@ export function msalAgainst(
         scopes: [scope],
         skipCache: true,
         ...(extra.claims === undefined ? {} : { claims: extra.claims }),
+        ...(extra.correlationId === undefined ? {} : { correlationId: extra.correlationId }),
       });
       if (result === null) throw new Error("MSAL returned no result");
       return result;
@@ -53,18 +61,23 @@ export function msalAgainst(
   };
 }
 
-/** Posts a raw token request (for what MSAL cannot send, such as HTTP Basic). */
+/**
+ * Posts a raw token request (for what MSAL cannot send, such as HTTP Basic). With
+ * `correlationId` it is sent as MSAL sends token requests, so a `networkClient.run` given the
+ * same id applies its signal and time limit to it.
+ */
 export async function postToken(
   emulator: EntraEmulator,
   networkClient: NetworkClient,
   form: Record<string, string>,
-  options: { tenant?: string; headers?: Record<string, string> } = {},
+  options: { tenant?: string; headers?: Record<string, string>; correlationId?: string } = {},
 ): Promise<{ status: number; headers: Record<string, string>; body: Record<string, unknown> }> {
   return networkClient.sendPostRequestAsync<Record<string, unknown>>(
     `${emulator.authorityHost}/${options.tenant ?? tenantA}/oauth2/v2.0/token`,
     {
       headers: { "content-type": "application/x-www-form-urlencoded", ...options.headers },
       body: new URLSearchParams(form).toString(),
+      ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
     },
   );
 }

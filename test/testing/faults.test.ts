@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { startEntraEmulator } from "../../src/testing/index.js";
 import type { EntraEmulator } from "../../src/testing/index.js";
@@ -109,8 +110,10 @@ describe("injected faults", () => {
     emulator.injectFault({ hang: true });
     const client = msal();
 
+    const correlationId = randomUUID();
+
     const failure: unknown = await client.networkClient
-      .run({ timeoutMs: 100 }, () => client.acquire())
+      .run({ correlationId, timeoutMs: 100 }, () => client.acquire(storageScope, { correlationId }))
       .catch((error: unknown) => error);
 
     expect(failure).toMatchObject({ errorCode: "network_error", errorMessage: "Request timeout" });
@@ -123,8 +126,12 @@ describe("injected faults", () => {
     const controller = new AbortController();
     const before = emulator.requestCount();
 
+    const correlationId = randomUUID();
+
     const pending = client.networkClient
-      .run({ signal: controller.signal }, () => client.acquire())
+      .run({ correlationId, signal: controller.signal }, () =>
+        client.acquire(storageScope, { correlationId }),
+      )
       .catch((error: unknown) => error);
     await emulator.waitForRequests(before + 1);
     controller.abort(new Error("caller gave up"));
