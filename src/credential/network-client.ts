@@ -241,22 +241,11 @@ function run<T>(
   const settled = (async () => fn())().finally(() => contexts.delete(correlationId));
   if (signal === undefined) return settled;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      // `fn` may still reject later (its request was destroyed): nobody awaits it any more.
-      settled.catch(() => undefined);
-      reject(abortedError(signal));
-    };
+    // After an abort, `fn`'s own outcome (usually its destroyed request's rejection) is
+    // still handled here, and ignored: the promise is already settled.
+    const onAbort = (): void => reject(abortedError(signal));
     signal.addEventListener("abort", onAbort, { once: true });
-    settled.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
+    void settled.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
 }
 
