@@ -173,8 +173,8 @@ export function createAcquirer(options: AcquirerOptions): Acquirer {
         record(requestOptions?.correlationId, response.status, response.headers, response.body);
         return response;
       } catch (error) {
-        // msal-common's `NetworkError` carries the status and headers of a response whose
-        // body could not be parsed (a gateway's HTML 503): keep them for the classifier.
+        // The network client's `AuthError` for a response whose body could not be parsed (a
+        // gateway's HTML 503) carries its status and headers: keep them for the classifier.
         const status = (error as { httpStatus?: unknown }).httpStatus;
         if (typeof status === "number") {
           const headers = (error as { responseHeaders?: Record<string, string> }).responseHeaders;
