@@ -162,33 +162,24 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
     const correlationId = requestOptions?.correlationId;
     const context = correlationId ? contexts.get(correlationId) : undefined;
     const timeoutMs = msalTimeoutMs || context?.timeoutMs || options.timeoutMs;
-    const raw = await sendOnce(
-      agent,
-      method,
-      url,
-      requestOptions,
-      timeoutMs,
-      context?.signal,
-      maxResponseBytes,
-      startTimer,
-    ).catch((error: unknown) => {
+    const once = (): Promise<RawResponse> =>
+      sendOnce(
+        agent,
+        method,
+        url,
+        requestOptions,
+        timeoutMs,
+        context?.signal,
+        maxResponseBytes,
+        startTimer,
+      );
+    const raw = await once().catch((error: unknown) => {
       // A keep-alive socket the server closed just as it was reused fails at once; Node's
       // docs recommend retrying such a request once
       // (https://nodejs.org/api/http.html#requestreusedsocket). Only GETs are retried, as
       // fetch does: a POST may have reached the server, and a dropped token request must
       // surface as the network error it is.
-      if (error instanceof StaleSocketError && method === "GET") {
-        return sendOnce(
-          agent,
-          method,
-          url,
-          requestOptions,
-          timeoutMs,
-          context?.signal,
-          maxResponseBytes,
-          startTimer,
-        );
-      }
+      if (error instanceof StaleSocketError && method === "GET") return once();
       throw error;
     });
     let body: T;
