@@ -349,19 +349,9 @@ export function createTokenRegistry<K extends TokenKey>(
             refreshTime(policy, now, expiresOnTimestamp, acquired.refreshAfterTimestamp, random),
             usableUntil,
           );
-    const token: AccessToken = {
-      token: acquired.token,
-      expiresOnTimestamp,
-      refreshAfterTimestamp: refreshAt,
-      tokenType: "Bearer",
-    };
     endCycle(entry, cycle);
-    entry.token = token;
     // The cycle's promise is fulfilled with this token just below: it is the cached one.
-    entry.resolved = cycle.promise;
-    entry.refreshAt = refreshAt;
-    entry.usableUntil = usableUntil;
-    entry.blockedUntil = Number.NEGATIVE_INFINITY;
+    const token = holdToken(entry, acquired, usableUntil, refreshAt, cycle.promise);
     emit({
       type: shared !== undefined ? "shared-token" : "acquire-success",
       keyId: entry.key.id,
@@ -375,6 +365,31 @@ export function createTokenRegistry<K extends TokenKey>(
     // background, even when only `get` callers hold it.
     if (shared?.due === true && entry.cycle === undefined && !closed) startCycle(entry);
     forgetIfIdle(entry);
+  }
+
+  /**
+   * Makes `acquired` the key's current token; `resolved` is a promise already (or about to
+   * be) fulfilled with it, so the fast path allocates none.
+   */
+  function holdToken(
+    entry: Entry<K>,
+    acquired: AcquiredToken,
+    usableUntil: number,
+    refreshAt: number,
+    resolved: Promise<AccessToken> | undefined,
+  ): AccessToken {
+    const token: AccessToken = {
+      token: acquired.token,
+      expiresOnTimestamp: acquired.expiresOnTimestamp,
+      refreshAfterTimestamp: refreshAt,
+      tokenType: "Bearer",
+    };
+    entry.token = token;
+    entry.resolved = resolved ?? Promise.resolve(token);
+    entry.refreshAt = refreshAt;
+    entry.usableUntil = usableUntil;
+    entry.blockedUntil = Number.NEGATIVE_INFINITY;
+    return token;
   }
 
   function onFailure(entry: Entry<K>, cycle: Cycle, error: unknown): void {
@@ -695,17 +710,7 @@ export function createTokenRegistry<K extends TokenKey>(
       refreshTime(policy, now, expiresOnTimestamp, acquired.refreshAfterTimestamp, random),
       usableUntil,
     );
-    const token: AccessToken = {
-      token: acquired.token,
-      expiresOnTimestamp,
-      refreshAfterTimestamp: refreshAt,
-      tokenType: "Bearer",
-    };
-    entry.token = token;
-    entry.resolved = Promise.resolve(token);
-    entry.refreshAt = refreshAt;
-    entry.usableUntil = usableUntil;
-    entry.blockedUntil = Number.NEGATIVE_INFINITY;
+    const token = holdToken(entry, acquired, usableUntil, refreshAt, undefined);
     emit({ type: "shared-token", keyId: entry.key.id, expiresOnTimestamp, refreshAt });
     for (const subscriber of subscribersOf(entry)) subscriber.next(token);
     scheduleRefresh(entry);
