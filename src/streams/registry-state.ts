@@ -1,0 +1,106 @@
+/**
+ * What the registry keeps per key (its token, the acquisition cycle in flight, its stream
+ * subscribers, its refresh timer) and what the registry's parts share (the clock, the policy,
+ * the event sink). Plain state and the reads every part makes of it; no behaviour.
+ */
+import type { AccessToken } from "@azure/core-auth";
+import type { SchedulerLike, Subscriber, Subscription } from "rxjs";
+import { CredentialUnavailableError } from "../errors/index.js";
+import type { RefreshPolicyOptions } from "./refresh-policy.js";
+import type { Acquire, FailureClass, RegistryEvent, TokenKey } from "./types.js";
+
+/** One acquisition with its retries: what `get` callers join. */
+export interface Cycle {
+  readonly controller: AbortController;
+  readonly promise: Promise<AccessToken>;
+  readonly resolve: (token: AccessToken) => void;
+  readonly reject: (error: unknown) => void;
+  readonly startedAt: number;
+  /** `get` callers waiting for this cycle. */
+  waiters: number;
+  attempt: number;
+  /** The retry timer, between attempts. */
+  timer: Subscription | undefined;
+  /** The subscription to the current attempt's `acquire` result. */
+  request: Subscription | undefined;
+  /**
+   * While retrying with no usable token, fires just before the token subscribers still hold
+   * expires, to tell them (even with an attempt in flight) that no usable token is left.
+   */
+  expiryTimer: Subscription | undefined;
+  done: boolean;
+}
+
+/** The registry's state for one key. */
+export interface Entry<K extends TokenKey> {
+  readonly key: K;
+  /** The key in the shared cache, or `undefined` when this key is not shared. */
+  readonly sharedKey: string | undefined;
+  token: AccessToken | undefined;
+  /**
+   * A promise fulfilled with `token`, cached so the fast path allocates nothing: the promise of
+   * the cycle that acquired it (no second promise per key).
+   */
+  resolved: Promise<AccessToken> | undefined;
+  refreshAt: number;
+  usableUntil: number;
+  /** After a failure while a usable token is served, no new attempt before this time. */
+  blockedUntil: number;
+  cycle: Cycle | undefined;
+  /**
+   * The stream subscribers of this key, created with the first one: most keys are only ever
+   * read through `get`, and an empty `Set` costs about 150 bytes per key.
+   */
+  connections: Set<Subscriber<AccessToken>> | undefined;
+  refreshTimer: Subscription | undefined;
+}
+
+/** What the registry, its cycles and its shared-cache protocol are built with. */
+export interface RegistryContext<K extends TokenKey> {
+  readonly acquire: Acquire<K>;
+  /** The acquirer's classifier; a throwing one makes the failure permanent. */
+  readonly classify: (error: unknown) => FailureClass;
+  readonly scheduler: SchedulerLike;
+  readonly random: () => number;
+  readonly policy: Readonly<RefreshPolicyOptions>;
+  /** Reports an event; a throwing listener never breaks token delivery. */
+  readonly emit: (event: RegistryEvent) => void;
+  /** Whether `close()` was called. */
+  readonly isClosed: () => boolean;
+}
+
+export const noop = (): void => undefined;
+
+export function closedError(): CredentialUnavailableError {
+  return new CredentialUnavailableError(
+    "The credential was closed: it no longer gets tokens. Create a new credential to get tokens again.",
+  );
+}
+
+export function newEntry<K extends TokenKey>(key: K, sharedKey: string | undefined): Entry<K> {
+  return {
+    key,
+    sharedKey,
+    token: undefined,
+    resolved: undefined,
+    refreshAt: Number.POSITIVE_INFINITY,
+    usableUntil: Number.NEGATIVE_INFINITY,
+    blockedUntil: Number.NEGATIVE_INFINITY,
+    cycle: undefined,
+    connections: undefined,
+    refreshTimer: undefined,
+  };
+}
+
+export function connectionCount(entry: Entry<TokenKey>): number {
+  return entry.connections?.size ?? 0;
+}
+
+/** Delivers to a copy of the subscribers: a subscriber may disconnect while being called. */
+export function subscribersOf(entry: Entry<TokenKey>): Subscriber<AccessToken>[] {
+  return entry.connections === undefined ? [] : [...entry.connections];
+}
+
+export function hasUsableToken(entry: Entry<TokenKey>, now: number): boolean {
+  return entry.token !== undefined && now < entry.usableUntil;
+}
