@@ -86,3 +86,6 @@ export type {
 } from "./stores/index.js";
 export { DEFAULT_LEASE_TTL_MS } from "./streams/index.js";
 export type { SharedTokenCache, SharedTokenEntry, SharedTokenLease } from "./streams/index.js";
+
+export { authorizedFetch } from "./adapters/authorized-fetch.js";
+export type { AuthorizedFetchOptions, FetchLike } from "./adapters/authorized-fetch.js";
