@@ -3,7 +3,7 @@
 // `fc.assert` / `test.prop` (arbitraries of another copy are not recognised by it).
 import type * as FastCheck from "fast-check";
 import type { Arbitrary } from "fast-check";
-import type { FaultPhase } from "./fake-credential.js";
+import type { FaultPhase } from "./fake-token-source.js";
 
 /**
  * The parts of fast-check that {@link arbitraries} uses: `import * as fc from "fast-check"`,

@@ -1,22 +1,21 @@
+/**
+ * A virtual-time stand-in for `ClientSecretCredential`: the real engine
+ * (`createTokenRegistry`, so refresh times, single-flight, retries and the forced window are
+ * the production ones) over an in-memory token source (`fake-token-source.ts`) whose answers
+ * are Observables delayed on the given scheduler. No network, no MSAL, no real timers: it runs
+ * inside `TestScheduler.run()` and on any `VirtualTimeScheduler`. This file owns the
+ * credential's surface: its options, key derivation and validation, `getToken` with its abort
+ * signal and timeout, `token$` and `close`.
+ */
 import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
 import {
   asyncScheduler,
   defer,
-  map,
-  mergeMap,
-  Subscription,
-  tap,
-  throwError,
-  timer,
   type Observable,
   type SchedulerLike,
+  type Subscription,
 } from "rxjs";
-import {
-  AuthenticationError,
-  CredentialUnavailableError,
-  InvalidArgumentError,
-  isAuthenticationError,
-} from "../errors/index.js";
+import { AuthenticationError, isAuthenticationError } from "../errors/index.js";
 import { deriveKey, type CredentialKey } from "../credential/key.js";
 import { resolveTenant } from "../credential/tenant.js";
 import {
@@ -28,20 +27,17 @@ import {
 } from "../credential/validation.js";
 import {
   createTokenRegistry,
-  type AcquiredToken,
   type FailureClass,
   type RefreshPolicyOptions,
   type RegistryEvent,
   type TokenRegistry,
 } from "../streams/index.js";
-
-/**
- * A virtual-time stand-in for `ClientSecretCredential`: the real engine
- * (`createTokenRegistry`, so refresh times, single-flight, retries and the forced window are
- * the production ones) over an in-memory token source whose answers are Observables delayed
- * on the given scheduler. No network, no MSAL, no real timers: it runs inside
- * `TestScheduler.run()` and on any `VirtualTimeScheduler`.
- */
+import {
+  createFakeTokenSource,
+  type FaultPhase,
+  type TestFailure,
+  type TestTokenRequest,
+} from "./fake-token-source.js";
 
 /** Options of {@link createTestCredential}. */
 export interface TestCredentialOptions {
@@ -118,97 +114,6 @@ export interface TestTokenStreamOptions {
   readonly enableCae?: boolean | undefined;
 }
 
-/** A failure to inject with {@link TestCredential.fail}. */
-export interface TestFailure {
-  /** Whether the engine may retry it (like a 503), or must not (like `invalid_client`). */
-  readonly transient: boolean;
-  /**
-   * HTTP status of the failure (0 means no response arrived, like a network error).
-   * @default 503 when transient, 401 otherwise
-   */
-  readonly status?: number | undefined;
-  /**
-   * The `Retry-After` the service sends, in milliseconds.
-   * @default undefined
-   */
-  readonly retryAfterMs?: number | undefined;
-  /**
-   * How many requests fail. `Infinity` fails every request until {@link TestCredential.recover}.
-   * @default 1, or `Infinity` when `forMs` is given
-   */
-  readonly times?: number | undefined;
-  /**
-   * Fail requests that start within this many milliseconds from now, then recover.
-   * @default undefined (no time limit)
-   */
-  readonly forMs?: number | undefined;
-  /**
-   * The OAuth `error` of the response.
-   * @default "temporarily_unavailable" when transient, "invalid_client" otherwise
-   */
-  readonly error?: string | undefined;
-  /**
-   * The response's `error_description`.
-   * @default a description that names the injection
-   */
-  readonly errorDescription?: string | undefined;
-}
-
-/**
- * One outage of a fault schedule: from `startMs` after the schedule is applied, requests
- * fail for `durationMs`. What `arbitraries(fc).faultSchedule()` generates.
- */
-export interface FaultPhase {
-  /** When the outage starts, in milliseconds after {@link TestCredential.scheduleFaults}. */
-  readonly startMs: number;
-  /** How long requests fail. */
-  readonly durationMs: number;
-  /** Whether the failures are transient. */
-  readonly transient: boolean;
-  /** HTTP status of the failures. @default 503 when transient, 401 otherwise */
-  readonly status?: number | undefined;
-  /** `Retry-After` of the failures, in milliseconds. @default undefined */
-  readonly retryAfterMs?: number | undefined;
-}
-
-/** One token request the engine made, as {@link TestCredential.requests} lists it. */
-export interface TestTokenRequest {
-  /** When the request was sent (`scheduler.now()`). */
-  readonly at: number;
-  /** The resolved tenant, lower-cased. */
-  readonly tenantId: string;
-  /** The scopes, trimmed, de-duplicated and sorted. */
-  readonly scopes: readonly string[];
-  readonly claims: string | undefined;
-  readonly enableCae: boolean;
-  /**
-   * `"pending"` while in flight, then `"token"`, `"failed"` (an injected failure), or
-   * `"cancelled"` (nobody waited any longer, or the credential closed).
-   */
-  readonly outcome: "pending" | "token" | "failed" | "cancelled";
-  /** The token it returned, when it returned one. */
-  readonly token: string | undefined;
-}
-
-/** The payload of a token minted by {@link createTestCredential}. Times in epoch seconds. */
-export interface TestTokenClaims {
-  /** The resource: the first scope without `/.default`. */
-  readonly aud: string;
-  /** `https://sts.windows.net/{tid}/`, as Entra ID v1 tokens have it. */
-  readonly iss: string;
-  readonly tid: string;
-  readonly appid: string;
-  readonly iat: number;
-  readonly nbf: number;
-  readonly exp: number;
-  /** Every scope of the request. */
-  readonly scp: readonly string[];
-  /** 1 for the first token of this credential, 2 for the next, … */
-  readonly n: number;
-  /** `["cp1"]` for CAE tokens. */
-  readonly xms_cc?: readonly string[];
-}
-
 /**
  * The credential {@link createTestCredential} returns: a `TokenCredential` (it passes
  * `isTokenCredential`) with `ClientSecretCredential`'s `getToken`, `token$` and `close`, plus
@@ -235,103 +140,14 @@ export interface TestCredential extends TokenCredential, AsyncDisposable {
   requestCount(filter?: (request: TestTokenRequest) => boolean): number;
 }
 
-type RequestRecord = {
-  -readonly [P in keyof TestTokenRequest]: TestTokenRequest[P];
-};
-
-interface QueuedFailure {
-  readonly failure: TestFailure;
-  remaining: number;
-  readonly until: number;
-}
-
-/**
- * How many requests {@link createTestCredential} answers at one virtual instant before it
- * declares a retry loop that never lets time move (a test set-up mistake) and fails the
- * request permanently.
- */
-export const MAX_REQUESTS_PER_INSTANT = 1_000;
-
 const DEFAULT_TENANT = "00000000-0000-0000-0000-00000000000a";
 const DEFAULT_CLIENT = "00000000-0000-0000-0000-00000000000c";
-
-function checkDuration(name: string, value: unknown, allowZero: boolean): number {
-  if (
-    typeof value !== "number" ||
-    !Number.isFinite(value) ||
-    value < 0 ||
-    (!allowZero && value === 0)
-  ) {
-    throw new InvalidArgumentError(
-      `Expected \`${name}\` to be a ${allowZero ? "non-negative" : "positive"} finite number of milliseconds, got ${typeof value === "number" ? String(value) : typeof value}.`,
-    );
-  }
-  return value;
-}
-
-function base64url(value: unknown): string {
-  return Buffer.from(JSON.stringify(value), "utf8").toString("base64url");
-}
-
-/** `aud` of a scope: `https://storage.azure.com/.default` → `https://storage.azure.com`. */
-function audienceOf(scope: string): string {
-  if (scope.endsWith("/.default")) return scope.slice(0, -"/.default".length);
-  try {
-    const url = new URL(scope);
-    return url.protocol === "https:" || url.protocol === "http:" ? url.origin : scope;
-  } catch {
-    return scope;
-  }
-}
 
 /** Failures are classified as `ClientSecretCredential` classifies the service's errors. */
 function classify(error: unknown): FailureClass {
   return isAuthenticationError(error)
     ? { transient: error.transient, retryAfterMs: error.retryAfterMs }
     : { transient: false };
-}
-
-function toError(failure: TestFailure): AuthenticationError {
-  const status = failure.status ?? (failure.transient ? 503 : 401);
-  const error = failure.error ?? (failure.transient ? "temporarily_unavailable" : "invalid_client");
-  return new AuthenticationError(
-    status,
-    {
-      error,
-      errorDescription:
-        failure.errorDescription ??
-        `Injected by the test credential: fail({ transient: ${String(failure.transient)} }).`,
-    },
-    { transient: failure.transient, retryAfterMs: failure.retryAfterMs },
-  );
-}
-
-/**
- * Decodes the payload of a token minted by {@link createTestCredential}, to assert on its
- * audience, tenant, expiry or sequence number.
- *
- * @throws InvalidArgumentError when `token` is not such a token
- * @example
- * ```ts
- * const { token } = await credential.getToken("https://storage.azure.com/.default");
- * decodeTestToken(token).aud; // "https://storage.azure.com"
- * ```
- */
-export function decodeTestToken(token: string): TestTokenClaims {
-  const payload = token.split(".")[1];
-  try {
-    if (payload === undefined) throw new TypeError("no payload");
-    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as unknown;
-    if (typeof claims !== "object" || claims === null || !("n" in claims)) {
-      throw new TypeError("not a test token");
-    }
-    return claims as TestTokenClaims;
-  } catch (cause) {
-    throw new InvalidArgumentError(
-      "Expected a token minted by createTestCredential (header.payload.signature, base64url JSON payload).",
-      { cause },
-    );
-  }
 }
 
 /**
@@ -359,109 +175,22 @@ export function decodeTestToken(token: string): TestTokenClaims {
  */
 export function createTestCredential(options: TestCredentialOptions = {}): TestCredential {
   const scheduler = options.scheduler ?? asyncScheduler;
-  let lifetimeMs = checkDuration("lifetimeMs", options.lifetimeMs ?? 3_600_000, false);
-  let refreshInMs =
-    options.refreshInMs === undefined
-      ? undefined
-      : checkDuration("refreshInMs", options.refreshInMs, true);
-  const latencyMs = checkDuration("latencyMs", options.latencyMs ?? 0, true);
+  const clientId = options.clientId ?? DEFAULT_CLIENT;
+  const source = createFakeTokenSource({
+    scheduler,
+    clientId,
+    lifetimeMs: options.lifetimeMs,
+    refreshInMs: options.refreshInMs,
+    latencyMs: options.latencyMs,
+  });
   const tenantId = options.tenantId ?? DEFAULT_TENANT;
   validateTenantId(tenantId, "tenantId");
-  const clientId = options.clientId ?? DEFAULT_CLIENT;
   validateClientId(clientId);
   const allowedTenants = validateAllowedTenants(options.additionallyAllowedTenants ?? ["*"]);
-
-  const requests: RequestRecord[] = [];
-  const failures: QueuedFailure[] = [];
-  let minted = 0;
-  let instant = Number.NaN;
-  let requestsAtInstant = 0;
   let closed = false;
-  const faultTimers = new Subscription();
-
-  const nextFailure = (now: number): TestFailure | undefined => {
-    for (;;) {
-      const head = failures[0];
-      if (head === undefined) return undefined;
-      if (head.remaining <= 0 || now >= head.until) {
-        failures.shift();
-        continue;
-      }
-      head.remaining -= 1;
-      return head.failure;
-    }
-  };
-
-  const mint = (key: CredentialKey): AcquiredToken => {
-    const now = scheduler.now();
-    const expiresOnTimestamp = now + lifetimeMs;
-    const issuedAt = Math.floor(now / 1000);
-    const claims: TestTokenClaims = {
-      aud: audienceOf(key.scopes[0] ?? ""),
-      iss: `https://sts.windows.net/${key.tenant}/`,
-      tid: key.tenant,
-      appid: clientId,
-      iat: issuedAt,
-      nbf: issuedAt,
-      exp: Math.floor(expiresOnTimestamp / 1000),
-      scp: key.scopes,
-      n: ++minted,
-      ...(key.enableCae ? { xms_cc: ["cp1"] } : {}),
-    };
-    return {
-      token: `${base64url({ alg: "none", typ: "JWT" })}.${base64url(claims)}.`,
-      expiresOnTimestamp,
-      refreshAfterTimestamp: refreshInMs === undefined ? undefined : now + refreshInMs,
-    };
-  };
-
-  const acquire = (key: CredentialKey): Observable<AcquiredToken> =>
-    defer(() => {
-      const record: RequestRecord = {
-        at: scheduler.now(),
-        tenantId: key.tenant,
-        scopes: key.scopes,
-        claims: key.claims,
-        enableCae: key.enableCae,
-        outcome: "pending",
-        token: undefined,
-      };
-      requests.push(record);
-      requestsAtInstant = record.at === instant ? requestsAtInstant + 1 : 1;
-      instant = record.at;
-      if (requestsAtInstant > MAX_REQUESTS_PER_INSTANT) {
-        record.outcome = "failed";
-        return throwError(
-          () =>
-            new CredentialUnavailableError(
-              `The test credential got over ${MAX_REQUESTS_PER_INSTANT} token requests at virtual time ${record.at} without the clock moving: retries of an injected transient failure are immediate with the default \`random\` and \`latencyMs: 0\`. Give the failure a \`retryAfterMs\`, or the credential a \`latencyMs\` or a \`random\`.`,
-            ),
-        );
-      }
-      const failure = nextFailure(record.at);
-      const answer = timer(latencyMs, scheduler);
-      const response =
-        failure === undefined
-          ? answer.pipe(map(() => mint(key)))
-          : answer.pipe(mergeMap(() => throwError(() => toError(failure))));
-      return response.pipe(
-        tap({
-          next: (token) => {
-            record.outcome = "token";
-            record.token = token.token;
-          },
-          error: () => {
-            record.outcome = "failed";
-          },
-          unsubscribe: () => {
-            if (record.outcome === "pending") record.outcome = "cancelled";
-          },
-        }),
-      );
-    });
 
   const registry: TokenRegistry<CredentialKey> = createTokenRegistry<CredentialKey>({
-    acquire,
+    acquire: source.acquire,
     classify,
     scheduler,
     random: options.random ?? (() => 0),
@@ -541,72 +270,20 @@ export function createTestCredential(options: TestCredentialOptions = {}): TestC
     async close() {
       if (closed) return;
       closed = true;
-      faultTimers.unsubscribe();
+      source.close();
       await registry.close();
     },
     [Symbol.asyncDispose]() {
       return credential.close();
     },
-    fail(failure) {
-      if (typeof failure?.transient !== "boolean") {
-        throw new InvalidArgumentError(
-          "Expected `fail({ transient })` with `transient` true (retried, like a 503) or false (permanent, like invalid_client).",
-        );
-      }
-      const forMs =
-        failure.forMs === undefined ? undefined : checkDuration("forMs", failure.forMs, false);
-      const times = failure.times ?? (forMs === undefined ? 1 : Number.POSITIVE_INFINITY);
-      if (!(times >= 0) || (Number.isFinite(times) && !Number.isInteger(times))) {
-        throw new InvalidArgumentError(
-          `Expected \`times\` to be a non-negative integer or Infinity, got ${String(times)}.`,
-        );
-      }
-      if (failure.retryAfterMs !== undefined) {
-        checkDuration("retryAfterMs", failure.retryAfterMs, true);
-      }
-      failures.push({
-        failure,
-        remaining: times,
-        until: forMs === undefined ? Number.POSITIVE_INFINITY : scheduler.now() + forMs,
-      });
-    },
-    scheduleFaults(schedule) {
-      const timers = new Subscription();
-      for (const phase of schedule) {
-        const startMs = checkDuration("startMs", phase.startMs, true);
-        const durationMs = checkDuration("durationMs", phase.durationMs, false);
-        const start = (): void => {
-          if (closed) return;
-          credential.fail({
-            transient: phase.transient,
-            status: phase.status,
-            retryAfterMs: phase.retryAfterMs,
-            forMs: durationMs,
-          });
-        };
-        // An outage at 0 is in force at once, for requests made before the clock moves.
-        if (startMs === 0) start();
-        else timers.add(scheduler.schedule(start, startMs));
-      }
-      faultTimers.add(timers);
-      return timers;
-    },
-    recover() {
-      failures.length = 0;
-    },
-    setLifetime(newLifetimeMs, newRefreshInMs) {
-      lifetimeMs = checkDuration("lifetimeMs", newLifetimeMs, false);
-      refreshInMs =
-        newRefreshInMs === undefined
-          ? undefined
-          : checkDuration("refreshInMs", newRefreshInMs, true);
-    },
+    fail: source.fail,
+    scheduleFaults: source.scheduleFaults,
+    recover: source.recover,
+    setLifetime: source.setLifetime,
     get requests(): readonly TestTokenRequest[] {
-      return requests.map((record) => ({ ...record }));
+      return source.requests;
     },
-    requestCount(filter) {
-      return filter === undefined ? requests.length : requests.filter(filter).length;
-    },
+    requestCount: source.requestCount,
   };
   return credential;
 }

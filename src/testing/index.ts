@@ -24,20 +24,16 @@ export type {
   RequestFilter,
   TokenRequestRecord,
 } from "./emulator/types.js";
-export {
-  MAX_REQUESTS_PER_INSTANT,
-  createTestCredential,
-  decodeTestToken,
-} from "./fake-credential.js";
+export { createTestCredential } from "./fake-credential.js";
 export type {
-  FaultPhase,
   TestCredential,
   TestCredentialOptions,
-  TestFailure,
-  TestTokenClaims,
-  TestTokenRequest,
   TestTokenStreamOptions,
 } from "./fake-credential.js";
+export { MAX_REQUESTS_PER_INSTANT } from "./fake-token-source.js";
+export type { FaultPhase, TestFailure, TestTokenRequest } from "./fake-token-source.js";
+export { decodeTestToken } from "./test-token.js";
+export type { TestTokenClaims } from "./test-token.js";
 export { arbitraries } from "./arbitraries.js";
 export type {
   FastCheckModule,
