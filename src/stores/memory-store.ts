@@ -79,7 +79,11 @@ export function createMemoryTokenStore(options: MemoryTokenStoreOptions = {}): T
         release() {
           // Compare-and-delete, as the Redis store does: a lapsed lease taken over by
           // someone else is theirs now.
-          if (leases.get(key)?.holder === holder) leases.delete(key);
+          if (leases.get(key)?.holder === holder) {
+            leases.delete(key);
+            // Announced, as the Redis store does: a waiter looks again at once.
+            if (!closed) updates.next({ key, entry: undefined, released: true });
+          }
           return Promise.resolve();
         },
       };

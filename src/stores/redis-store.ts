@@ -22,7 +22,8 @@ import type {
  * - leases: `<prefix>:v1:lease:<store key>`, `SET … NX PX <ttl>` with a random holder token,
  *   released by a compare-and-delete script (the single-instance pattern of
  *   https://redis.io/docs/latest/develop/use/patterns/distributed-locks/), so the refresher
- *   that dies holds others back at most `ttl`;
+ *   that dies holds others back at most `ttl`; a release is published on the updates
+ *   channel, so the processes waiting for that holder look again at once;
  * - updates: every write is published, atomically with the `SET` (one Lua script), on
  *   `<prefix>:v1:updates:<credential id>`, a channel per credential, so every process hears
  *   of a new token at once. The message carries the sealed value: no `GET` needed, and a
@@ -107,19 +108,34 @@ const DELETE_AND_PUBLISH = `
 redis.call('DEL', KEYS[1])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 1`;
+// A release is announced (atomically with the delete) so a process waiting for the holder's
+// token looks again at once: a holder whose caller aborted, or that closed during a rolling
+// deploy, gives the lease back without a token, and the waiters would otherwise sleep until
+// their own deadline (20 s, issue #18).
 const RELEASE_IF_HOLDER = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
 return 0`;
 
+/**
+ * What the update channel carries: `v` the sealed entry, `null` for a delete; `r: 1` (with
+ * `v: null`) for a lease given back, which an older reader takes for a delete and ignores.
+ */
 interface UpdateMessage {
   readonly k: string;
   readonly v: string | null;
+  readonly r?: 1;
 }
 
 function isUpdateMessage(value: unknown): value is UpdateMessage {
   if (typeof value !== "object" || value === null) return false;
-  const { k, v } = value as Record<string, unknown>;
-  return typeof k === "string" && (v === null || typeof v === "string");
+  const { k, v, r } = value as Record<string, unknown>;
+  return (
+    typeof k === "string" && (v === null || typeof v === "string") && (r === undefined || r === 1)
+  );
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -141,6 +157,19 @@ async function loadRedis(): Promise<RedisModule> {
       { cause: error },
     );
   }
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever is first (an unref'd timer). */
+function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    promise.then(done, done);
+  });
 }
 
 function describe(error: unknown): string {
@@ -334,10 +363,23 @@ export async function createRedisTokenStore(
       logger.warning("rx-identity Redis token store: a malformed update message was ignored.");
       return;
     }
-    const entry = parsed.v === null ? undefined : open(parsed.k, parsed.v, "an update");
-    if (parsed.v !== null && entry === undefined) return;
+    if (parsed.v === null) {
+      updates.next(
+        parsed.r === 1
+          ? { key: parsed.k, entry: undefined, released: true }
+          : { key: parsed.k, entry: undefined },
+      );
+      return;
+    }
+    const entry = open(parsed.k, parsed.v, "an update");
+    if (entry === undefined) return;
     updates.next({ key: parsed.k, entry });
   };
+  /**
+   * Settles once the current watch's SUBSCRIBE is active (or failed): `read` waits for it, so
+   * a caller that subscribes to `watch` and then reads misses no write made after the read.
+   */
+  let subscribed: Promise<void> | undefined;
   const allUpdates$ = new Observable<TokenStoreUpdate>((observer) => {
     if (closed) {
       observer.complete();
@@ -350,12 +392,17 @@ export async function createRedisTokenStore(
     subscriber = sub;
     sub.on("error", () => undefined); // the command client already reports outages
     const subscription = updates.subscribe(observer);
-    void sub
+    const active = sub
       .connect()
       .then(() => sub.subscribe(channel, onMessage))
       .catch(() => undefined);
+    subscribed = active;
+    void active.then(() => {
+      if (subscribed === active) subscribed = undefined;
+    });
     return () => {
       subscription.unsubscribe();
+      if (subscribed === active) subscribed = undefined;
       if (subscriber === sub) subscriber = undefined;
       if (sub.isReady) void sub.close().catch(() => sub.destroy());
       else if (sub.isOpen) sub.destroy();
@@ -367,6 +414,11 @@ export async function createRedisTokenStore(
       return available;
     },
     async read(key) {
+      // A watch still subscribing (its connection is new) would miss a write published right
+      // after this read: the read waits for the SUBSCRIBE, within the command deadline. A
+      // SUBSCRIBE slower than that is not waited for; the engine's poll covers the gap.
+      const subscribing = subscribed;
+      if (subscribing !== undefined) await settledWithin(subscribing, commandTimeoutMs);
       const sealed = await run("read a token", () =>
         client.sendCommand<string | null>(["GET", tokenKey(key)]),
       );
@@ -421,8 +473,17 @@ export async function createRedisTokenStore(
           if (released) return;
           released = true;
           try {
+            const message = JSON.stringify({ k: key, v: null, r: 1 } satisfies UpdateMessage);
             await run("release a lease", () =>
-              client.sendCommand(["EVAL", RELEASE_IF_HOLDER, "1", leaseKey(key), holder]),
+              client.sendCommand([
+                "EVAL",
+                RELEASE_IF_HOLDER,
+                "1",
+                leaseKey(key),
+                holder,
+                channel,
+                message,
+              ]),
             );
           } catch (error) {
             // It lapses by itself after its TTL; nothing else to do.

@@ -27,7 +27,8 @@ export interface TokenStoreEntry {
 
 /**
  * A token written (or deleted, `entry: undefined`) by any holder of the store, this process
- * included. Delivered by {@link TokenStore.watch}.
+ * included, or a refresh lease given back (`released: true`, `entry: undefined`). Delivered
+ * by {@link TokenStore.watch}.
  *
  * @example
  * ```ts
@@ -37,6 +38,12 @@ export interface TokenStoreEntry {
 export interface TokenStoreUpdate {
   readonly key: string;
   readonly entry: TokenStoreEntry | undefined;
+  /**
+   * The lease of `key` was given back (its holder may have written no token: its caller
+   * aborted, or it closed): whoever waits for that holder should look again.
+   * @default undefined (a write or a delete)
+   */
+  readonly released?: true | undefined;
 }
 
 /**
@@ -78,8 +85,10 @@ export interface TokenStore {
   /** Removes the entry at `key` and tells watchers. */
   delete(key: string): Promise<void>;
   /**
-   * Updates to `key` (or to every key when `key` is omitted) made by any holder of the store.
-   * Stores that cannot see other writers do not have it.
+   * Updates to `key` (or to every key when `key` is omitted) made by any holder of the store,
+   * and lease releases when the store has {@link TokenStore.lease}. A `read` started after
+   * subscribing misses no later write: the store makes it wait until the watch is active
+   * (bounded by its command timeout). Stores that cannot see other writers do not have it.
    */
   watch?(key?: string): Observable<TokenStoreUpdate>;
   /**

@@ -57,13 +57,20 @@ export function createSharedAcquisition<K extends TokenKey>(
   context: RegistryContext<K>,
   cache: SharedTokenCache<K>,
   leaseTtlMs: number,
+  leasePollMs: number,
   adopt: (entry: Entry<K>, acquired: AcquiredToken, usableUntil: number) => void,
 ): SharedAcquisition<K> {
   const { scheduler, policy, emit } = context;
   /** Entries by shared-cache key, for updates written by other holders. */
   const bySharedKey = new Map<string, Entry<K>>();
-  /** Every watched update, for acquisitions waiting on another holder's lease. */
-  const sharedUpdates = new Subject<{ readonly key: string; readonly entry: SharedTokenEntry }>();
+  /**
+   * Every watched update (writes, deletes, lease releases), for acquisitions waiting on
+   * another holder's lease.
+   */
+  const sharedUpdates = new Subject<{
+    readonly key: string;
+    readonly entry: SharedTokenEntry | undefined;
+  }>();
   let watching: Subscription | undefined;
   /** Whether the shared cache failed last time (logged once per outage). */
   let sharedDown = false;
@@ -166,9 +173,11 @@ export function createSharedAcquisition<K extends TokenKey>(
     }
     const subscription = source.subscribe({
       next: ({ key, entry: shared }) => {
-        // Deletes are ignored: the token we hold stays valid until it expires.
-        if (shared === undefined) return;
+        // A waiter wakes on any update of its key: a release (or a delete) without a token
+        // means the holder it waits for is gone, and it should look again.
         sharedUpdates.next({ key, entry: shared });
+        // Deletes are not adopted: the token we hold stays valid until it expires.
+        if (shared === undefined) return;
         const entry = bySharedKey.get(key);
         // An acquisition in flight sees the update through `sharedUpdates` and ends itself.
         if (entry === undefined || entry.cycle !== undefined) return;
@@ -176,20 +185,23 @@ export function createSharedAcquisition<K extends TokenKey>(
         if (!isFreshShared(entry, shared, now)) return;
         adopt(entry, servedFromShared(shared), sharedUsableUntil(shared, now));
       },
-      // A watch that ends is set up again by the next acquisition of a shared key.
+      // A watch that ends is set up again by the next acquisition of a shared key. Only the
+      // current watch can end (a replaced one was unsubscribed first), and one that ends
+      // during `subscribe` (an empty one) must not read `subscription` before it exists.
       error: () => {
-        if (watching === subscription) watching = undefined;
+        watching = undefined;
       },
       complete: () => {
-        if (watching === subscription) watching = undefined;
+        watching = undefined;
       },
     });
     if (!subscription.closed) watching = subscription;
   }
 
   /**
-   * Resolves with the next fresh update of `sharedKey`, or `undefined` after `delayMs` on the
-   * scheduler (or on abort). Subscribed at once, so nothing written after this call is missed.
+   * Resolves with the next fresh update of `sharedKey`; with `undefined` on any other update
+   * of it (a lease released without a token, a delete: time to look again), after `delayMs`
+   * on the scheduler, or on abort. Subscribed at once, so nothing after this call is missed.
    */
   function nextSharedUpdate(
     entry: Entry<K>,
@@ -200,16 +212,22 @@ export function createSharedAcquisition<K extends TokenKey>(
     readonly cancel: () => void;
   } {
     let latest: SharedTokenEntry | undefined;
+    let updated = false;
     let wake: (() => void) | undefined;
     const subscription = sharedUpdates.subscribe(({ key, entry: shared }) => {
-      if (key !== sharedKey || !isFreshShared(entry, shared, scheduler.now())) return;
-      latest = shared;
+      if (key !== sharedKey) return;
+      const fresh = isFreshShared(entry, shared, scheduler.now());
+      // A stale or unopenable write while the holder still works is not a reason to look
+      // again (its release will be); anything else is.
+      if (!fresh && shared !== undefined) return;
+      if (fresh) latest = shared;
+      updated = true;
       wake?.();
     });
     return {
       within: (delayMs) =>
         new Promise((resolve) => {
-          if (latest !== undefined || signal.aborted) {
+          if (updated || signal.aborted) {
             resolve(latest);
             return;
           }
@@ -307,9 +325,12 @@ export function createSharedAcquisition<K extends TokenKey>(
 
   /**
    * One acquisition through the shared cache: (1) watch, then read: a fresh shared token is
-   * served with no request; (2) take the lease; if another holder has it, wait for its token
-   * (or the lease TTL, never past our deadline) and start over; (3) holding the lease, read
-   * again and only then acquire, write, release. If the cache fails, acquire on our own.
+   * served with no request; (2) take the lease; if another holder has it, wait for its token,
+   * its release, or the poll (`leasePollMs`, never past our deadline) and start over: the
+   * poll covers what the watch cannot deliver (an update published before our SUBSCRIBE was
+   * active or during a reconnect, a token sealed under another secret); (3) holding the
+   * lease, read again and only then acquire, write, release. If the cache fails, acquire on
+   * our own.
    */
   async function acquireShared(
     entry: Entry<K>,
@@ -355,7 +376,7 @@ export function createSharedAcquisition<K extends TokenKey>(
           throw aborted();
         }
         if (lease === null) {
-          const wait = Math.min(ttl, deadline() - scheduler.now());
+          const wait = Math.min(ttl, leasePollMs, deadline() - scheduler.now());
           if (wait <= 0) return await acquireAndShare(entry, sharedKey, signal, undefined);
           const written = await update.within(wait);
           if (written !== undefined && isFreshShared(entry, written, scheduler.now())) {

@@ -51,6 +51,9 @@ export interface CreateTokenRegistryOptions<K extends TokenKey> extends TokenReg
 /** The default of {@link TokenRegistryOptions.leaseTtlMs}: the request timeout (30 s) plus a margin. */
 export const DEFAULT_LEASE_TTL_MS = 35_000;
 
+/** The default of {@link TokenRegistryOptions.leasePollMs}. */
+export const DEFAULT_LEASE_POLL_MS = 1_000;
+
 /** The default of {@link CreateTokenRegistryOptions.maxShortLivedKeys}. */
 export const DEFAULT_MAX_SHORT_LIVED_KEYS = 1_000;
 
@@ -82,6 +85,12 @@ export function createTokenRegistry<K extends TokenKey>(
   if (!Number.isFinite(leaseTtlMs) || leaseTtlMs < 1) {
     throw new InvalidArgumentError(
       `Expected \`leaseTtlMs\` to be a positive number of milliseconds, got ${String(leaseTtlMs)}.`,
+    );
+  }
+  const leasePollMs = options.leasePollMs ?? DEFAULT_LEASE_POLL_MS;
+  if (!Number.isFinite(leasePollMs) || leasePollMs < 1) {
+    throw new InvalidArgumentError(
+      `Expected \`leasePollMs\` to be a positive number of milliseconds, got ${String(leasePollMs)}.`,
     );
   }
   if (!Number.isInteger(maxShortLived) || maxShortLived < 1) {
@@ -123,6 +132,7 @@ export function createTokenRegistry<K extends TokenKey>(
           context,
           options.sharedCache,
           leaseTtlMs,
+          leasePollMs,
           (entry, acquired, until) => cycles.adopt(entry, acquired, until),
         );
   const cycles = createAcquisitionCycles(context, shared, forgetIfIdle);

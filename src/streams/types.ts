@@ -138,8 +138,9 @@ export interface SharedTokenCache<K extends TokenKey> {
    */
   lease?(key: string, ttlMs: number): Promise<SharedTokenLease | null>;
   /**
-   * Every update written by any holder (this one included); `entry: undefined` for a delete.
-   * Subscribed once per registry. Caches that cannot see other writers leave it out.
+   * Every update written by any holder (this one included); `entry: undefined` for a delete
+   * or a lease given back (a waiter for that key looks again). Subscribed once per registry.
+   * Caches that cannot see other writers leave it out.
    */
   watch?(): Observable<{ readonly key: string; readonly entry: SharedTokenEntry | undefined }>;
 }
@@ -167,4 +168,12 @@ export interface TokenRegistryOptions<K extends TokenKey> {
    * @default 35_000
    */
   readonly leaseTtlMs?: number | undefined;
+  /**
+   * While another holder has the lease, how often the shared cache is read again (and the
+   * lease tried): a waiter wakes at once on that holder's token or release, and this poll
+   * covers what the watch cannot deliver (an update sent before the watch was active or
+   * while it reconnected, a token sealed under another secret).
+   * @default 1_000
+   */
+  readonly leasePollMs?: number | undefined;
 }
