@@ -21,3 +21,11 @@
  */
 export { createRedisTokenStore } from "./stores/redis-store.js";
 export type { RedisTokenStore, RedisTokenStoreOptions } from "./stores/redis-store.js";
+export { REDIS_SCOPE, redisCredentials } from "./adapters/redis-credentials.js";
+export type {
+  RedisBasicAuth,
+  RedisCredentialsListener,
+  RedisCredentialsOptions,
+  RedisCredentialsProvider,
+  TokenStreamCredential,
+} from "./adapters/redis-credentials.js";

@@ -74,6 +74,14 @@ export interface RedisTokenStoreOptions {
    * @default { baseDelayMs: 50, maxDelayMs: 2_000 }
    */
   readonly reconnect?: { readonly baseDelayMs?: number; readonly maxDelayMs?: number } | undefined;
+  /**
+   * How the store authenticates to Redis instead of a password in `url`: a node-redis
+   * credentials provider, such as `redisCredentials(credential, { username })` from
+   * `rx-identity/redis` for Azure Managed Redis with Microsoft Entra ID. Both connections (the
+   * commands and the update subscriber, RESP3) re-authenticate with every refreshed token.
+   * @default undefined (the credentials of `url`, if any)
+   */
+  readonly credentials?: Redis.RedisClientOptions["credentialsProvider"] | undefined;
   /** @default the `@azure/logger` client logger `rx-identity:stores` */
   readonly logger?: StoreLogger | undefined;
   /** The clock for expiry, epoch milliseconds. @default Date.now */
@@ -216,6 +224,7 @@ export async function createRedisTokenStore(
   const { createClient } = await loadRedis();
   const client: RedisClient = createClient({
     url: options.url ?? "redis://127.0.0.1:6379",
+    ...(options.credentials === undefined ? {} : { credentialsProvider: options.credentials }),
     // Fail at once while disconnected instead of queueing: the caller has a better plan.
     disableOfflineQueue: true,
     // Bounds what piles up behind a frozen Redis; beyond it commands fail at once.
