@@ -29,17 +29,17 @@ export interface AzureLikeRedis {
   stop(): Promise<void>;
 }
 
-/** Starts the emulator (tokens living `tokenLifetimeSeconds`), Redis with ACLs, and the proxy. */
-export async function startAzureLikeRedis(tokenLifetimeSeconds: number): Promise<AzureLikeRedis> {
-  const emulator = await startEntraEmulator();
-  const clientId = randomUUID();
-  const clientSecret = `secret-${randomUUID()}`;
-  const objectId = randomUUID();
-  emulator.registerApplication({ clientId, clientSecret, objectId, tokenLifetimeSeconds });
-  const redis = await startRedis();
-  const aclPassword = `acl-${randomUUID()}`;
-  const adminPassword = `admin-${randomUUID()}`;
-  const setup = createClient({ url: redis.url });
+/**
+ * Makes a fresh server take passwords as Azure's does: the `default` user off, a user named
+ * after the service principal's object id, and an `admin` user for the test itself.
+ */
+export async function configureAcl(
+  url: string,
+  objectId: string,
+  aclPassword: string,
+  adminPassword: string,
+): Promise<void> {
+  const setup = createClient({ url });
   await setup.connect();
   await setup.sendCommand([
     "ACL",
@@ -63,6 +63,19 @@ export async function startAzureLikeRedis(tokenLifetimeSeconds: number): Promise
   ]);
   await setup.sendCommand(["ACL", "SETUSER", "default", "off"]);
   await setup.close();
+}
+
+/** Starts the emulator (tokens living `tokenLifetimeSeconds`), Redis with ACLs, and the proxy. */
+export async function startAzureLikeRedis(tokenLifetimeSeconds: number): Promise<AzureLikeRedis> {
+  const emulator = await startEntraEmulator();
+  const clientId = randomUUID();
+  const clientSecret = `secret-${randomUUID()}`;
+  const objectId = randomUUID();
+  emulator.registerApplication({ clientId, clientSecret, objectId, tokenLifetimeSeconds });
+  const redis = await startRedis();
+  const aclPassword = `acl-${randomUUID()}`;
+  const adminPassword = `admin-${randomUUID()}`;
+  await configureAcl(redis.url, objectId, aclPassword, adminPassword);
   const admin = createClient({ url: redis.url, username: "admin", password: adminPassword });
   admin.on("error", () => undefined);
   await admin.connect();

@@ -60,7 +60,11 @@ process.stdin.on("error", () => {});
 process.stdin.resume();
 `;
 
-async function launch(port: number, startTimeoutMs: number): Promise<ChildProcess> {
+async function launch(
+  port: number,
+  startTimeoutMs: number,
+  args: readonly string[],
+): Promise<ChildProcess> {
   installExitHook();
   const server = spawn(
     "redis-server",
@@ -80,6 +84,7 @@ async function launch(port: number, startTimeoutMs: number): Promise<ChildProces
       // "Ready to accept connections" is logged at notice level.
       "--loglevel",
       "notice",
+      ...args,
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -145,15 +150,20 @@ async function killChild(child: ChildProcess | undefined): Promise<void> {
  * ```
  */
 export async function startRedis(
-  options: { readonly startTimeoutMs?: number } = {},
+  options: {
+    readonly startTimeoutMs?: number;
+    /** More `redis-server` arguments, such as `["--cluster-enabled", "yes"]`. */
+    readonly args?: readonly string[];
+  } = {},
 ): Promise<RunningRedis> {
   const startTimeoutMs = options.startTimeoutMs ?? 10_000;
+  const args = options.args ?? [];
   let lastError: unknown;
   // The free port can be taken between probing and binding: try a few.
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     try {
-      let server: ChildProcess | undefined = await launch(port, startTimeoutMs);
+      let server: ChildProcess | undefined = await launch(port, startTimeoutMs, args);
       let stopped = false;
       return {
         port,
@@ -165,7 +175,7 @@ export async function startRedis(
         async restart() {
           if (stopped) throw new Error("this Redis was stopped");
           await killChild(server);
-          server = await launch(port, startTimeoutMs);
+          server = await launch(port, startTimeoutMs, args);
         },
         pause() {
           server?.kill("SIGSTOP");
