@@ -14,6 +14,8 @@ import type { CredentialKey } from "./key.js";
 import { msalLogLevel, msalLoggerCallback } from "./logger.js";
 import { mapError, type RawTokenResponse } from "./map-error.js";
 import { createNetworkClient, type NetworkClient } from "./network-client.js";
+import { withSecretFailover } from "./secret-failover.js";
+import type { SecretSnapshot, SecretSource } from "./secret-source.js";
 
 /**
  * The one MSAL acquisition: `ConfidentialClientApplication.acquireTokenByClientCredential`
@@ -46,7 +48,8 @@ const MICROSOFT_AUTHORITY_HOSTS = new Set([
 /** Options of {@link createAcquirer}. */
 export interface AcquirerOptions {
   readonly clientId: string;
-  readonly clientSecret: string;
+  /** The current client secret (a fixed one, or the latest of an Observable). */
+  readonly secrets: SecretSource;
   /** Normalised authority host, without a trailing `/`. */
   readonly authorityHost: string;
   /** The credential's (validated) tenant, for MSAL's configuration authority. */
@@ -124,18 +127,21 @@ function clearMsalCache(app: ConfidentialClientApplication): void {
 }
 
 /**
- * Creates the acquisition function of one credential: two MSAL applications (CAE with
- * client capability `cp1`, and non-CAE) so CAE and non-CAE tokens never mix.
+ * Creates the acquisition function of one credential: two MSAL applications per client
+ * secret (CAE with client capability `cp1`, and non-CAE) so CAE and non-CAE tokens never
+ * mix. MSAL's `ConfidentialClientApplication` holds its secret for good, so a rotation makes
+ * new applications for the new secret; requests in flight keep the ones they started with.
  *
  * @example
  * ```ts
- * const acquirer = createAcquirer({ clientId, clientSecret, authorityHost, defaultTenant, scheduler });
+ * const secrets = createSecretSource(clientSecret, { scheduler });
+ * const acquirer = createAcquirer({ clientId, secrets, authorityHost, defaultTenant, scheduler });
  * const token = await acquirer.acquire(deriveKey(tenant, [scope], undefined, false), signal);
  * acquirer.close();
  * ```
  */
 export function createAcquirer(options: AcquirerOptions): Acquirer {
-  const { scheduler, authorityHost, clientSecret } = options;
+  const { scheduler, authorityHost, secrets } = options;
   const networkClient: NetworkClient = createNetworkClient({
     ca: options.ca,
     timeoutMs: options.timeoutMs ?? REQUEST_TIMEOUT_MS,
@@ -189,14 +195,20 @@ export function createAcquirer(options: AcquirerOptions): Acquirer {
     authorityHost,
     options.disableInstanceDiscovery ?? false,
   );
+  // The applications of the newest secret only: a replaced secret's are dropped with it.
+  let appsVersion = 0;
   const apps = new Map<boolean, ConfidentialClientApplication>();
-  const appFor = (enableCae: boolean): ConfidentialClientApplication => {
-    let app = apps.get(enableCae);
+  const appFor = (secret: SecretSnapshot, enableCae: boolean): ConfidentialClientApplication => {
+    if (secret.version > appsVersion) {
+      apps.clear();
+      appsVersion = secret.version;
+    }
+    let app = secret.version === appsVersion ? apps.get(enableCae) : undefined;
     if (app === undefined) {
       const configuration: Configuration = {
         auth: {
           clientId: options.clientId,
-          clientSecret,
+          clientSecret: secret.reveal(),
           authority: `${authorityHost}/${options.defaultTenant}`,
           knownAuthorities,
           ...(enableCae ? { clientCapabilities: ["cp1"] } : {}),
@@ -211,16 +223,20 @@ export function createAcquirer(options: AcquirerOptions): Acquirer {
         },
       };
       app = new ConfidentialClientApplication(configuration);
-      apps.set(enableCae, app);
+      if (secret.version === appsVersion) apps.set(enableCae, app);
     }
     return app;
   };
 
-  const acquire: Acquire<CredentialKey> = async (key, signal) => {
+  const attempt = async (
+    secret: SecretSnapshot,
+    key: CredentialKey,
+    signal: AbortSignal,
+  ): Promise<AcquiredToken> => {
     if (signal.aborted) throw new AbortError("The token request was aborted before it started.");
     const correlationId = randomUUID();
     const startedAt = scheduler.now();
-    const app = appFor(key.enableCae);
+    const app = appFor(secret, key.enableCae);
     let result: AuthenticationResult | null;
     let raw: RawTokenResponse | undefined;
     try {
@@ -240,7 +256,8 @@ export function createAcquirer(options: AcquirerOptions): Acquirer {
       throw mapError(error, {
         response: responses.get(correlationId),
         correlationId,
-        secrets: [clientSecret],
+        // The secret sent, and the newest (which a proxy might echo as well).
+        secrets: [secret.reveal(), secrets.current()?.reveal() ?? ""],
       });
     } finally {
       raw = responses.get(correlationId);
@@ -266,6 +283,8 @@ export function createAcquirer(options: AcquirerOptions): Acquirer {
       refreshAfterTimestamp: refreshIn !== undefined ? startedAt + refreshIn * 1000 : undefined,
     } satisfies AcquiredToken;
   };
+
+  const acquire: Acquire<CredentialKey> = withSecretFailover({ secrets, attempt });
 
   return {
     acquire,

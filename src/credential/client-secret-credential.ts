@@ -1,5 +1,5 @@
 import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
-import { defer, type Observable, type SchedulerLike } from "rxjs";
+import { defer, isObservable, type Observable, type SchedulerLike } from "rxjs";
 import {
   AuthenticationError,
   CredentialUnavailableError,
@@ -17,6 +17,7 @@ import { deriveKey, type CredentialKey } from "./key.js";
 import { logRegistryEvent, logger } from "./logger.js";
 import { classify } from "./map-error.js";
 import { logSharedEvent, openPersistentCache, sharedCacheOf } from "./stores.js";
+import { createSecretSource, type SecretSource } from "./secret-source.js";
 import { resolveTenant } from "./tenant.js";
 import {
   normalizeAuthorityHost,
@@ -140,6 +141,12 @@ export interface ClientSecretCredentialOptions {
    */
   readonly ca?: string | readonly string[] | undefined;
   /**
+   * When `clientSecret` is an `Observable`: how long the first token request waits for its
+   * first value before it fails with `CredentialUnavailableError`, in milliseconds.
+   * @default 30_000
+   */
+  readonly secretTimeoutMs?: number | undefined;
+  /**
    * Logging options, as Azure Identity has them.
    * @default {}
    */
@@ -191,6 +198,7 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
   readonly #allowedTenants: readonly string[];
   readonly #registry: TokenRegistry<CredentialKey>;
   readonly #acquirer: Acquirer;
+  readonly #secrets: SecretSource;
   readonly #plainKeys = new Map<string, CredentialKey>();
   readonly #caeKeys = new Map<string, CredentialKey>();
   /** The file cache this credential opened (a given `tokenStore` is the caller's to close). */
@@ -200,14 +208,17 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
   /**
    * @param tenantId - the Entra ID tenant (directory) id or domain
    * @param clientId - the application (client) id of the app registration
-   * @param clientSecret - a client secret of the app registration (never logged or shown)
+   * @param clientSecret - a client secret of the app registration (never logged or shown), or
+   *   an `Observable<string>` of the current one (such as `secretFromFile(path)`): each value
+   *   replaces the one before, tokens already held stay in use, new requests use the newest
+   *   secret, and a refused secret (`invalid_client`) is retried once with a newer one
    * @param options - see {@link ClientSecretCredentialOptions}
    * @throws {@link InvalidArgumentError} or {@link CredentialUnavailableError} for bad input
    */
   constructor(
     tenantId: string,
     clientId: string,
-    clientSecret: string,
+    clientSecret: string | Observable<string>,
     options: ClientSecretCredentialOptions = {},
   ) {
     if (tenantId === undefined || tenantId === null || (tenantId as unknown) === "") {
@@ -217,7 +228,20 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     }
     validateTenantId(tenantId, "tenantId");
     validateClientId(clientId);
-    validateClientSecret(clientSecret);
+    if (!isObservable(clientSecret)) validateClientSecret(clientSecret);
+    const secretTimeoutMs = options.secretTimeoutMs;
+    if (
+      secretTimeoutMs !== undefined &&
+      !(
+        typeof secretTimeoutMs === "number" &&
+        Number.isFinite(secretTimeoutMs) &&
+        secretTimeoutMs > 0
+      )
+    ) {
+      throw new InvalidArgumentError(
+        `ClientSecretCredential: secretTimeoutMs must be a positive number of milliseconds, got ${String(secretTimeoutMs)}.`,
+      );
+    }
     const authorityHost = normalizeAuthorityHost(
       options.authorityHost ?? (process.env["AZURE_AUTHORITY_HOST"] || DEFAULT_AUTHORITY_HOST),
     );
@@ -232,10 +256,11 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     this.authorityHost = authorityHost;
     this.#allowedTenants = validateAllowedTenants(options.additionallyAllowedTenants);
     const scheduler = options.scheduler ?? unrefScheduler;
+    this.#secrets = createSecretSource(clientSecret, { scheduler, timeoutMs: secretTimeoutMs });
     this.#ownedStore =
       persistence?.enabled === true
         ? openPersistentCache({
-            clientSecret,
+            secrets: this.#secrets,
             name: persistence.name,
             now: () => scheduler.now(),
           })
@@ -249,7 +274,7 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     const store = options.tokenStore ?? this.#ownedStore;
     this.#acquirer = createAcquirer({
       clientId,
-      clientSecret,
+      secrets: this.#secrets,
       authorityHost,
       defaultTenant: tenantId,
       disableInstanceDiscovery: options.disableInstanceDiscovery,
@@ -383,6 +408,7 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
       await this.#registry.close();
     } finally {
       this.#acquirer.close();
+      this.#secrets.close();
       await this.#ownedStore?.then((store) => store.close()).catch(() => undefined);
       this.#plainKeys.clear();
       this.#caeKeys.clear();

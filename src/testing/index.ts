@@ -13,6 +13,7 @@
 export { startEntraEmulator } from "./emulator/entra-emulator.js";
 export { entraErrors } from "./emulator/entra-errors.js";
 export type { EntraError, EntraErrorBody } from "./emulator/entra-errors.js";
+export type { ClientSecretOptions } from "./emulator/client-secrets.js";
 export type {
   ApplicationRegistration,
   EntraEmulator,

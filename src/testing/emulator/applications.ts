@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
+import { ClientSecrets } from "./client-secrets.js";
 import type { ApplicationRegistration } from "./types.js";
 
 /** A registered application with its defaults filled in. */
@@ -6,23 +7,22 @@ export interface Application {
   readonly clientId: string;
   readonly objectId: string;
   readonly tenants: "*" | ReadonlySet<string>;
-  readonly secretExpiresOn: Date | undefined;
   readonly tokenLifetimeSeconds: number | undefined;
   readonly refreshInSeconds: number | undefined;
-  /** Compares in constant time, so the emulator is no timing oracle for a secret. */
-  secretMatches(candidate: string): boolean;
+  /** Its client secrets (the registration's first, then any added at run time). */
+  readonly secrets: ClientSecrets;
 }
 
 const tenantPattern = /^[0-9A-Za-z.-]+$/;
 
 /**
- * Validates a registration and turns it into an {@link Application}. The secret is kept
- * only as a SHA-256 digest, so it cannot leak through `util.inspect` of the emulator.
+ * Validates a registration and turns it into an {@link Application}. Secrets are kept
+ * only as SHA-256 digests, so they cannot leak through `util.inspect` of the emulator.
  *
  * @example
  * ```ts
  * const app = toApplication({ clientId: "c", clientSecret: "s" });
- * app.secretMatches("s"); // true
+ * app.secrets.verdict("s", Date.now()); // "valid"
  * ```
  */
 export function toApplication(registration: ApplicationRegistration): Application {
@@ -53,15 +53,13 @@ export function toApplication(registration: ApplicationRegistration): Applicatio
       );
     }
   }
-  const digest = sha256(clientSecret);
   return {
     clientId,
     objectId: registration.objectId ?? guidFrom(`oid:${clientId}`),
     tenants: tenants === "*" ? "*" : new Set(tenants.map((tenant) => tenant.toLowerCase())),
-    secretExpiresOn: registration.secretExpiresOn,
     tokenLifetimeSeconds: registration.tokenLifetimeSeconds,
     refreshInSeconds: registration.refreshInSeconds,
-    secretMatches: (candidate) => timingSafeEqual(sha256(candidate), digest),
+    secrets: new ClientSecrets(clientId, clientSecret, registration.secretExpiresOn),
   };
 }
 
@@ -74,8 +72,4 @@ export function isWellFormedTenant(tenantId: string): boolean {
 export function guidFrom(seed: string): string {
   const hex = createHash("sha256").update(seed).digest("hex");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
-
-function sha256(value: string): Buffer {
-  return createHash("sha256").update(value, "utf8").digest();
 }

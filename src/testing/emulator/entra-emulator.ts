@@ -10,6 +10,7 @@ import { generateLoopbackCertificate, writeCaFile } from "./certificate.js";
 import { createDirectory } from "./directory.js";
 import { FaultBook } from "./faults.js";
 import { createRequestLog } from "./request-log.js";
+import { secretManagement } from "./secret-management.js";
 import { createRoutes, sendJson } from "./routes.js";
 import { createSigningKey } from "./signing-key.js";
 import { createTokenIssuer } from "./token-issuer.js";
@@ -175,6 +176,7 @@ export async function startEntraEmulator(
     jwks: signingKey.jwks,
     registerApplication: directory.register,
     removeApplication: directory.remove,
+    ...secretManagement(directory.application, now),
     injectFault: (fault) => faults.add(fault),
     clearFaults: () => faults.clear(),
     setLatency: (ms) => {

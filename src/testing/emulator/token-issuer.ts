@@ -83,11 +83,9 @@ export function createTokenIssuer(
       return fail(entraErrors.unknownApplication(request.clientId, tenant));
     }
     if (request.clientSecret === undefined) return fail(entraErrors.missingSecret());
-    if (!app.secretMatches(request.clientSecret))
-      return fail(entraErrors.invalidSecret(app.clientId));
-    if (app.secretExpiresOn !== undefined && app.secretExpiresOn.getTime() <= now()) {
-      return fail(entraErrors.expiredSecret(app.clientId));
-    }
+    const verdict = app.secrets.verdict(request.clientSecret, now());
+    if (verdict === "unknown") return fail(entraErrors.invalidSecret(app.clientId));
+    if (verdict === "expired") return fail(entraErrors.expiredSecret(app.clientId));
     const resourceScopes = request.scopes.filter((scope) => !oidcScopes.has(scope));
     if (resourceScopes.length === 0) return fail(entraErrors.missingParameter("scope"));
     const [scope] = resourceScopes;

@@ -1,3 +1,5 @@
+import type { ClientSecretOptions } from "./client-secrets.js";
+
 /** Options of {@link startEntraEmulator}. */
 export interface EntraEmulatorOptions {
   /**
@@ -41,7 +43,7 @@ export interface EntraEmulatorOptions {
 export interface ApplicationRegistration {
   /** The application (client) id, usually a GUID. */
   readonly clientId: string;
-  /** Its client secret. */
+  /** Its first client secret (add more with {@link EntraEmulator.addClientSecret}). */
   readonly clientSecret: string;
   /**
    * Tenants where the application has a service principal, or `"*"` for every tenant.
@@ -49,7 +51,7 @@ export interface ApplicationRegistration {
    */
   readonly tenants?: "*" | readonly string[];
   /**
-   * When the secret expires: after it, requests fail with 401 AADSTS7000222.
+   * When `clientSecret` expires: after it, requests with it fail with 401 AADSTS7000222.
    * @default undefined (never)
    */
   readonly secretExpiresOn?: Date;
@@ -232,6 +234,24 @@ export interface EntraEmulator {
   registerApplication(registration: ApplicationRegistration): ApplicationRegistration;
   /** Forgets an application: later requests fail with AADSTS700016. */
   removeApplication(clientId: string): void;
+  /**
+   * Adds a client secret to a registered application, beside the ones it has (as Entra ID
+   * allows): requests with any of them succeed. Adding a secret it holds sets its expiry.
+   * @throws RangeError when no such application is registered
+   */
+  addClientSecret(clientId: string, secret: string, options?: ClientSecretOptions): void;
+  /**
+   * Removes a client secret: later requests with it fail with 401 `invalid_client`
+   * AADSTS7000215, as with a wrong one.
+   * @throws RangeError when the application or the secret is unknown
+   */
+  revokeClientSecret(clientId: string, secret: string): void;
+  /**
+   * Makes a client secret expire at `at` (default: now): from then on requests with it fail
+   * with 401 `invalid_client` AADSTS7000222.
+   * @throws RangeError when the application or the secret is unknown
+   */
+  expireClientSecret(clientId: string, secret: string, at?: Date): void;
   /** Makes matching token requests fail, hang, slow down or break. */
   injectFault(fault: FaultSpec): FaultHandle;
   /** Removes every fault. */
