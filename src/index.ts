@@ -26,12 +26,14 @@ export {
   parseClaimsChallenge,
   parseWwwAuthenticate,
   retryOnClaimsChallenge,
+  secretFromFile,
 } from "./credential/index.js";
 export type {
   AuthChallenge,
   ClientSecretCredentialOptions,
   CredentialLoggingOptions,
   RetryOnClaimsChallengeOptions,
+  SecretFromFileOptions,
   TokenCachePersistenceOptions,
   TokenStreamOptions,
 } from "./credential/index.js";

@@ -17,6 +17,7 @@ import { deriveKey, type CredentialKey } from "./key.js";
 import { logRegistryEvent, logger } from "./logger.js";
 import { classify } from "./map-error.js";
 import { logSharedEvent, openPersistentCache, sharedCacheOf } from "./stores.js";
+import { secretFromFile } from "./secret-from-file.js";
 import { createSecretSource, type SecretSource } from "./secret-source.js";
 import { resolveTenant } from "./tenant.js";
 import {
@@ -303,6 +304,9 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
    * Builds a credential from `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`,
    * `AZURE_AUTHORITY_HOST` and `AZURE_ADDITIONALLY_ALLOWED_TENANTS` (`;`-separated), as the
    * Azure SDKs read them. Explicit `options` win over the environment.
+   * `AZURE_CLIENT_SECRET_FILE` names a file holding the secret instead (a mounted Kubernetes
+   * secret, say): it is followed with {@link secretFromFile}, so a rotated secret is used
+   * without a restart; it wins over `AZURE_CLIENT_SECRET`.
    *
    * @throws {@link CredentialUnavailableError} naming every missing variable
    * @example
@@ -320,11 +324,15 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     };
     const tenantId = read("AZURE_TENANT_ID");
     const clientId = read("AZURE_CLIENT_ID");
-    const clientSecret = env["AZURE_CLIENT_SECRET"];
+    const secretFile = read("AZURE_CLIENT_SECRET_FILE");
+    const clientSecret =
+      secretFile !== undefined ? secretFromFile(secretFile) : env["AZURE_CLIENT_SECRET"];
     const missing = [
       tenantId === undefined ? "AZURE_TENANT_ID" : undefined,
       clientId === undefined ? "AZURE_CLIENT_ID" : undefined,
-      clientSecret === undefined || clientSecret === "" ? "AZURE_CLIENT_SECRET" : undefined,
+      clientSecret === undefined || clientSecret === ""
+        ? "AZURE_CLIENT_SECRET (or AZURE_CLIENT_SECRET_FILE)"
+        : undefined,
     ].filter((name): name is string => name !== undefined);
     if (tenantId === undefined || clientId === undefined || missing.length > 0) {
       throw new CredentialUnavailableError(
@@ -336,11 +344,16 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
       .map((tenant) => tenant.trim())
       .filter((tenant) => tenant !== "");
     const authorityHost = read("AZURE_AUTHORITY_HOST");
-    return new ClientSecretCredential(tenantId, clientId, clientSecret as string, {
-      ...(authorityHost !== undefined ? { authorityHost } : {}),
-      ...(allowed !== undefined ? { additionallyAllowedTenants: allowed } : {}),
-      ...options,
-    });
+    return new ClientSecretCredential(
+      tenantId,
+      clientId,
+      clientSecret as string | Observable<string>,
+      {
+        ...(authorityHost !== undefined ? { authorityHost } : {}),
+        ...(allowed !== undefined ? { additionallyAllowedTenants: allowed } : {}),
+        ...options,
+      },
+    );
   }
 
   /**

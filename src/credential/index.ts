@@ -12,3 +12,5 @@ export {
 } from "./claims-challenge.js";
 export type { AuthChallenge, RetryOnClaimsChallengeOptions } from "./claims-challenge.js";
 export { MAX_CLAIMS_BYTES } from "./validation.js";
+export { secretFromFile } from "./secret-from-file.js";
+export type { SecretFromFileOptions } from "./secret-from-file.js";

@@ -15,11 +15,13 @@ Options:
   --claims JSON      extra claims to request, a JSON object (e.g. from a claims challenge)
   --cae              ask for a CAE-capable token (client capability cp1)
   --ca-file FILE     PEM file of extra CAs to trust, such as the emulator's (default: RX_IDENTITY_CA_FILE)
+  --secret-file FILE read the client secret from FILE, following it as it is rotated
+                     (default: AZURE_CLIENT_SECRET_FILE, else AZURE_CLIENT_SECRET)
   --json             print accessToken, expiresOn, expires_on, tenant and tokenType as JSON
   -h, --help         show this help
 
 Environment:
-  AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET (required),
+  AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET or AZURE_CLIENT_SECRET_FILE (required),
   AZURE_AUTHORITY_HOST, AZURE_ADDITIONALLY_ALLOWED_TENANTS, RX_IDENTITY_CA_FILE,
   NODE_EXTRA_CA_CERTS (trusted for the whole process)
 
@@ -57,6 +59,7 @@ export const tokenCommand: Command = {
       claims: { type: "string" },
       cae: { type: "boolean" },
       "ca-file": { type: "string" },
+      "secret-file": { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     });
@@ -87,6 +90,7 @@ export const tokenCommand: Command = {
     const credential = await credentialFromEnvironment(env, {
       tenantId: values.tenant,
       caFile: values["ca-file"],
+      secretFile: values["secret-file"],
     });
     try {
       const options: GetTokenOptions = {

@@ -21,6 +21,8 @@ Options:
   --tenant TENANT    the tenant to authenticate in (default: AZURE_TENANT_ID)
   --cae              ask for CAE-capable tokens (client capability cp1)
   --ca-file FILE     PEM file of extra CAs to trust (default: RX_IDENTITY_CA_FILE)
+  --secret-file FILE read the client secret from FILE, following it as it is rotated
+                     (default: AZURE_CLIENT_SECRET_FILE, else AZURE_CLIENT_SECRET)
   --count N          stop after N tokens (default: run until Ctrl-C)
   -h, --help         show this help
 
@@ -46,6 +48,7 @@ export const watchCommand: Command = {
       tenant: { type: "string" },
       cae: { type: "boolean" },
       "ca-file": { type: "string" },
+      "secret-file": { type: "string" },
       count: { type: "string" },
       help: { type: "boolean", short: "h" },
     });
@@ -68,6 +71,7 @@ export const watchCommand: Command = {
     const credential = await credentialFromEnvironment(env, {
       tenantId: values.tenant,
       caFile: values["ca-file"],
+      secretFile: values["secret-file"],
     });
     const started = Date.now();
     stdout.write(

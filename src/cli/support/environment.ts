@@ -18,6 +18,7 @@ export const ENVIRONMENT_VARIABLES = [
   "AZURE_TENANT_ID",
   "AZURE_CLIENT_ID",
   "AZURE_CLIENT_SECRET",
+  "AZURE_CLIENT_SECRET_FILE",
   "AZURE_AUTHORITY_HOST",
   "AZURE_ADDITIONALLY_ALLOWED_TENANTS",
   "RX_IDENTITY_CA_FILE",
@@ -37,6 +38,12 @@ export interface EnvironmentCredentialOptions {
    * @default process.env.RX_IDENTITY_CA_FILE
    */
   readonly caFile?: string | undefined;
+  /**
+   * A file holding the client secret (`--secret-file`), instead of `AZURE_CLIENT_SECRET_FILE`
+   * or `AZURE_CLIENT_SECRET`; followed as it changes (a rotated secret is used at once).
+   * @default process.env.AZURE_CLIENT_SECRET_FILE
+   */
+  readonly secretFile?: string | undefined;
 }
 
 function isLoopbackHost(authorityHost: string): boolean {
@@ -64,18 +71,21 @@ export async function credentialFromEnvironment(
 ): Promise<ClientSecretCredential> {
   const tenantId = options.tenantId ?? env["AZURE_TENANT_ID"];
   const clientId = env["AZURE_CLIENT_ID"];
+  const secretFile = options.secretFile || env["AZURE_CLIENT_SECRET_FILE"] || undefined;
   const clientSecret = env["AZURE_CLIENT_SECRET"];
   const missing = [
     tenantId ? undefined : "AZURE_TENANT_ID",
     clientId ? undefined : "AZURE_CLIENT_ID",
-    clientSecret ? undefined : "AZURE_CLIENT_SECRET",
+    clientSecret || secretFile ? undefined : "AZURE_CLIENT_SECRET",
   ].filter((name) => name !== undefined);
-  if (missing.length > 0 || !tenantId || !clientId || !clientSecret) {
+  if (missing.length > 0 || !tenantId || !clientId || !(clientSecret || secretFile)) {
     throw new UsageError(
       `missing environment variable${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: ` +
-        "set them to a service principal (run `rx-identity emulator` for a local one)",
+        "set them to a service principal (run `rx-identity emulator` for a local one)" +
+        (clientSecret || secretFile ? "" : "; or pass --secret-file FILE"),
     );
   }
+  if (secretFile !== undefined) await checkSecretFile(secretFile);
 
   const caFile = options.caFile ?? env["RX_IDENTITY_CA_FILE"];
   let ca: string | undefined;
@@ -94,8 +104,9 @@ export async function credentialFromEnvironment(
     .map((tenant) => tenant.trim())
     .filter((tenant) => tenant !== "");
   // Loaded on demand so that --help and usage errors answer without loading MSAL.
-  const { ClientSecretCredential } = await import("../../credential/index.js");
-  return new ClientSecretCredential(tenantId, clientId, clientSecret, {
+  const { ClientSecretCredential, secretFromFile } = await import("../../credential/index.js");
+  const secret = secretFile !== undefined ? secretFromFile(secretFile) : (clientSecret as string);
+  return new ClientSecretCredential(tenantId, clientId, secret, {
     ...(authorityHost ? { authorityHost } : {}),
     ...(allowed && allowed.length > 0 ? { additionallyAllowedTenants: allowed } : {}),
     // A loopback authority is the local emulator: asking login.microsoftonline.com for
@@ -103,4 +114,16 @@ export async function credentialFromEnvironment(
     ...(authorityHost && isLoopbackHost(authorityHost) ? { disableInstanceDiscovery: true } : {}),
     ...(ca === undefined ? {} : { ca }),
   });
+}
+
+/** A usage error now, rather than a failed token request, for a secret file that cannot serve. */
+async function checkSecretFile(path: string): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new UsageError(`cannot read the client secret file "${path}" (${reason})`);
+  }
+  if (text.trim() === "") throw new UsageError(`the client secret file "${path}" is empty`);
 }
