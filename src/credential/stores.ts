@@ -3,7 +3,7 @@ import { createFileTokenStore, storeKeyOf, type TokenStore } from "../stores/ind
 import type { RegistryEvent, SharedTokenCache, SharedTokenLease } from "../streams/index.js";
 import type { CredentialKey } from "./key.js";
 import { describeFailure, logger } from "./logger.js";
-import type { SecretSource } from "./secret-source.js";
+import type { SecretSnapshot, SecretSource } from "./secret-source.js";
 
 /**
  * The bridge between the credential and `src/stores`: turns a {@link TokenStore} (given, or
@@ -78,22 +78,22 @@ export function sharedCacheOf(
 
 /**
  * Opens the persistent file cache of `tokenCachePersistenceOptions` (sealed with the client
- * secret, once the first one is there; `name` picks the files `<name>.nocae` and
- * `<name>.cae`).
+ * secret, and with each rotated one: entries sealed under a replaced secret stay readable
+ * while they are valid; `name` picks the files `<name>.nocae` and `<name>.cae`).
  *
  * @example
  * ```ts
  * const store = openPersistentCache({ secrets, name: "my-service", now: Date.now });
  * ```
  */
-export async function openPersistentCache(options: {
+export function openPersistentCache(options: {
   readonly secrets: SecretSource;
   readonly name?: string | undefined;
   readonly now: () => number;
 }): Promise<TokenStore> {
-  const secret = await options.secrets.get(new AbortController().signal);
+  const { secrets } = options;
   return createFileTokenStore({
-    clientSecret: secret.reveal(),
+    clientSecret: secrets.values$ ?? (secrets.current() as SecretSnapshot).reveal(),
     name: options.name,
     now: options.now,
   });

@@ -3,8 +3,9 @@ import { mkdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promis
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { lock } from "proper-lockfile";
-import { createEntryCipher } from "./entry-cipher.js";
+import { describeOpenFailure } from "./entry-cipher.js";
 import { defaultStoreLogger, shortKey } from "./logger.js";
+import { followStoreSecret, type StoreSecret } from "./store-secret.js";
 import { partitionOf, STORE_VERSION, type StorePartition } from "./store-key.js";
 import type { StoreLogger, TokenStore } from "./token-store.js";
 
@@ -27,8 +28,12 @@ const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** Options of {@link createFileTokenStore}. */
 export interface FileTokenStoreOptions {
-  /** The client secret the entries are sealed with (only a derived key is kept). */
-  readonly clientSecret: string;
+  /**
+   * The client secret the entries are sealed with (only derived keys are kept), or an
+   * `Observable<string>` of the current one: new entries are sealed under the newest secret,
+   * and entries sealed under an earlier one stay readable while they are valid.
+   */
+  readonly clientSecret: StoreSecret;
   /**
    * The cache name: letters, digits, `.`, `_`, `-`.
    * @default "rx-identity"
@@ -134,10 +139,10 @@ export async function createFileTokenStore(options: FileTokenStoreOptions): Prom
       `Expected the token cache \`name\` to be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit; got ${JSON.stringify(name)}.`,
     );
   }
-  const cipher = createEntryCipher(options.clientSecret);
   const directory = options.directory ?? defaultCacheDirectory();
   const logger = options.logger ?? defaultStoreLogger;
   const now = options.now ?? Date.now;
+  const ciphers = followStoreSecret(options.clientSecret, { now, logger, name: "token cache" });
   const stale = options.lockStaleMs ?? 10_000;
 
   await mkdir(directory, { recursive: true, mode: 0o700 });
@@ -244,19 +249,19 @@ export async function createFileTokenStore(options: FileTokenStoreOptions): Prom
       const file = fileOf(key);
       const record = (await load(file))[key];
       if (record === undefined || record.expiresOnTimestamp <= now()) return undefined;
-      const opened = cipher.open(key, record.value);
+      const opened = (await ciphers.ready()).open(key, record.value);
       if (!opened.ok || opened.entry.expiresOnTimestamp !== record.expiresOnTimestamp) {
         logger.warning(
-          `rx-identity token cache ${file}: entry ${shortKey(key)} ignored (${opened.ok ? "unauthentic" : opened.reason}: tampered, truncated, or sealed with another secret).`,
+          `rx-identity token cache ${file}: entry ${shortKey(key)} ignored (${describeOpenFailure(opened.ok ? "unauthentic" : opened.reason)}).`,
         );
         return undefined;
       }
       return opened.entry;
     },
-    write(key, entry) {
+    async write(key, entry) {
       const record: StoredRecord = {
         expiresOnTimestamp: entry.expiresOnTimestamp,
-        value: cipher.seal(key, entry),
+        value: (await ciphers.ready()).seal(key, entry),
       };
       return update(key, (entries) => {
         if (record.expiresOnTimestamp > now()) entries[key] = record;
@@ -270,6 +275,7 @@ export async function createFileTokenStore(options: FileTokenStoreOptions): Prom
     },
     async close() {
       closed = true;
+      ciphers.close();
       await Promise.all(queues.values());
     },
   };

@@ -10,7 +10,9 @@ export type {
   TokenStoreUpdate,
 } from "./token-store.js";
 export { createEntryCipher } from "./entry-cipher.js";
-export type { EntryCipher, OpenFailure, OpenResult } from "./entry-cipher.js";
+export type { EntryCipher, EntryCipherOptions, OpenFailure, OpenResult } from "./entry-cipher.js";
+export { STORE_SECRET_WAIT_MS } from "./store-secret.js";
+export type { StoreSecret } from "./store-secret.js";
 export { isTokenStoreUnavailableError, TokenStoreUnavailableError } from "./errors.js";
 export { createFileTokenStore, DEFAULT_CACHE_NAME, defaultCacheDirectory } from "./file-store.js";
 export type { FileTokenStoreOptions } from "./file-store.js";

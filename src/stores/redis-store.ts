@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type * as Redis from "redis";
 import { Observable, Subject, filter, share } from "rxjs";
-import { createEntryCipher } from "./entry-cipher.js";
+import { describeOpenFailure, type EntryCipher } from "./entry-cipher.js";
 import { TokenStoreUnavailableError } from "./errors.js";
 import { defaultStoreLogger, shortKey } from "./logger.js";
 import { STORE_VERSION } from "./store-key.js";
+import { followStoreSecret, type StoreSecret } from "./store-secret.js";
 import type {
   StoreLogger,
   TokenLease,
@@ -40,8 +41,13 @@ import type {
 
 /** Options of {@link createRedisTokenStore}. */
 export interface RedisTokenStoreOptions {
-  /** The client secret entries are sealed with (only a derived key is kept). */
-  readonly clientSecret: string;
+  /**
+   * The client secret entries are sealed with (only derived keys are kept), or an
+   * `Observable<string>` of the current one (pass the credential's, such as
+   * `secretFromFile(path)`): new entries are sealed under the newest secret, and entries
+   * sealed under an earlier one stay readable while they are valid.
+   */
+  readonly clientSecret: StoreSecret;
   /** Names this credential's update channel: `credentialIdOf({ authorityHost, clientId })`. */
   readonly credentialId: string;
   /**
@@ -212,9 +218,18 @@ export async function createRedisTokenStore(
       "Expected `credentialId` to be credentialIdOf({ authorityHost, clientId }).",
     );
   }
-  const cipher = createEntryCipher(options.clientSecret);
   const logger = options.logger ?? defaultStoreLogger;
   const now = options.now ?? Date.now;
+  const ciphers = followStoreSecret(options.clientSecret, {
+    now,
+    logger,
+    name: "Redis token store",
+  });
+  // Opening needs the cipher synchronously (update messages): the first secret arrives
+  // before the first command that could return an entry (every command awaits it).
+  let cipher: EntryCipher | undefined;
+  const cipherReady = (): Promise<EntryCipher> => ciphers.ready().then((ready) => (cipher = ready));
+  void cipherReady().catch(() => undefined);
   const random = options.random ?? Math.random;
   const prefix = `${options.keyPrefix ?? "rx-identity"}:v${STORE_VERSION}`;
   const channel = `${prefix}:updates:${options.credentialId}`;
@@ -347,11 +362,21 @@ export async function createRedisTokenStore(
     }
   }
 
+  async function readyOrUnavailable(): Promise<EntryCipher> {
+    try {
+      return await cipherReady();
+    } catch (error) {
+      markDown(describe(error));
+      throw error;
+    }
+  }
+
   function open(key: string, sealed: string, where: string): TokenStoreEntry | undefined {
+    if (cipher === undefined) return undefined;
     const opened = cipher.open(key, sealed);
     if (!opened.ok) {
       logger.warning(
-        `rx-identity Redis token store: ${where} for ${shortKey(key)} ignored (${opened.reason}: tampered, truncated, or sealed with another secret).`,
+        `rx-identity Redis token store: ${where} for ${shortKey(key)} ignored (${describeOpenFailure(opened.reason)}).`,
       );
       return undefined;
     }
@@ -423,6 +448,7 @@ export async function createRedisTokenStore(
       return available;
     },
     async read(key) {
+      await readyOrUnavailable();
       // A watch still subscribing (its connection is new) would miss a write published right
       // after this read: the read waits for the SUBSCRIBE, within the command deadline. A
       // SUBSCRIBE slower than that is not waited for; the engine's poll covers the gap.
@@ -436,7 +462,7 @@ export async function createRedisTokenStore(
     async write(key, entry) {
       const ttl = Math.ceil(entry.expiresOnTimestamp - now());
       if (ttl <= 0) return store.delete(key);
-      const sealed = cipher.seal(key, entry);
+      const sealed = (await readyOrUnavailable()).seal(key, entry);
       const message = JSON.stringify({ k: key, v: sealed } satisfies UpdateMessage);
       await run("write a token", () =>
         client.sendCommand([
@@ -506,6 +532,7 @@ export async function createRedisTokenStore(
     async close() {
       if (closed) return;
       closed = true;
+      ciphers.close();
       updates.complete();
       const clients = [client, subscriber];
       subscriber = undefined;

@@ -138,7 +138,12 @@ describe("createFileTokenStore", () => {
     expect(await store.read(KEY)).toBeUndefined();
     expect(await store.read(other)).toBeUndefined();
     expect(await wrongSecret.read(storeKeyOf({ ...fields, scopes: ["third"] }))).toBeUndefined();
-    expect(logger.lines.filter((l) => /ignored \(unauthentic/.test(l))).toHaveLength(3);
+    expect(logger.lines.filter((l) => /ignored \(unauthentic/.test(l))).toHaveLength(2);
+    expect(
+      logger.lines.filter((l) =>
+        /ignored \(sealed under a client secret this process does not hold/.test(l),
+      ),
+    ).toHaveLength(1);
     expect(logger.lines.join("\n")).not.toContain(SECRET);
   });
 
