@@ -8,3 +8,5 @@ export type { RetryDecision, RetryWithBackoffOptions } from "./retry-with-backof
 export { rotateOnNewValue } from "./rotate-on-new-value.js";
 export { timerAt } from "./timer-at.js";
 export { createUnrefScheduler, unrefScheduler } from "./unref-scheduler.js";
+export { DEFAULT_RETRY_FLOOR_MS, backoffDelay, clampUnit } from "./backoff-delay.js";
+export type { BackoffDelayOptions } from "./backoff-delay.js";

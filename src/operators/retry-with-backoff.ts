@@ -1,11 +1,15 @@
 import { retry, throwError, timer, type MonoTypeOperatorFunction, type SchedulerLike } from "rxjs";
+import { backoffDelay } from "./backoff-delay.js";
 import { clampDelay } from "./clamp-delay.js";
 
 /** How a failure should be retried. */
 export interface RetryDecision {
   /** Whether trying again later may succeed. */
   readonly transient: boolean;
-  /** A server-given delay (`Retry-After`) in milliseconds, used instead of the backoff. */
+  /**
+   * A server-given delay (`Retry-After`) in milliseconds: the retry waits at least this long,
+   * and at least the backoff. 0, negative or `NaN` is no hint.
+   */
   readonly retryAfterMs?: number | undefined;
 }
 
@@ -17,6 +21,13 @@ export interface RetryWithBackoffOptions {
   readonly baseMs: number;
   /** Backoff cap. */
   readonly capMs: number;
+  /**
+   * The least wait between two attempts (never above `baseMs / 2`, so first retries still
+   * spread): full jitter may draw a wait near 0, and a loop of immediate retries is a
+   * request storm.
+   * @default 100
+   */
+  readonly floorMs?: number | undefined;
   /**
    * The time (on `scheduler`'s clock) no retry may be scheduled at or after, read at each
    * failure; when the next retry would land there, the error goes downstream instead.
@@ -36,7 +47,8 @@ export interface RetryWithBackoffOptions {
 
 /**
  * Retries transient errors with exponential backoff and full jitter (AWS architecture
- * blog, "Exponential Backoff And Jitter"), honours a server-given `retryAfterMs`, never
+ * blog, "Exponential Backoff And Jitter") above a floor, waits at least a server-given
+ * `retryAfterMs` (a lower bound, never a reason to retry sooner than the backoff), never
  * schedules a retry at or past `deadline()`, and starts the backoff over after a success.
  *
  * @example
@@ -50,7 +62,7 @@ export interface RetryWithBackoffOptions {
  * ```
  */
 export function retryWithBackoff<T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> {
-  const { classify, baseMs, capMs, scheduler, onRetry } = options;
+  const { classify, baseMs, capMs, floorMs, scheduler, onRetry } = options;
   const deadline = options.deadline ?? (() => Number.POSITIVE_INFINITY);
   const random = options.random ?? Math.random;
   return retry({
@@ -59,11 +71,14 @@ export function retryWithBackoff<T>(options: RetryWithBackoffOptions): MonoTypeO
       const decision = classify(error);
       if (!decision.transient) return throwError(() => error);
       const attempt = retryCount - 1;
-      const after = decision.retryAfterMs;
-      const delay =
-        after !== undefined && Number.isFinite(after) && after >= 0
-          ? after
-          : Math.min(capMs, baseMs * 2 ** Math.min(attempt, 52)) * Math.min(random(), 1);
+      const delay = backoffDelay({
+        attempt,
+        baseMs,
+        capMs,
+        floorMs,
+        retryAfterMs: decision.retryAfterMs,
+        random,
+      });
       if (scheduler.now() + delay >= deadline()) return throwError(() => error);
       onRetry?.(error, delay, attempt);
       return timer(clampDelay(delay), scheduler);

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "../errors/index.js";
+import { backoffDelay, clampUnit, DEFAULT_RETRY_FLOOR_MS } from "../operators/index.js";
 
 /**
  * The knobs of the refresh schedule, the forced window and the retry delays. All times are
@@ -60,6 +61,13 @@ export interface RefreshPolicyOptions {
    */
   readonly retryCapMs: number;
   /**
+   * The least wait between two attempts (never above `retryBaseMs / 2`), whatever the jitter
+   * draws and whatever `Retry-After` says: a `Retry-After: 0` answered to every request
+   * would otherwise turn the retries into a request storm (issue #18).
+   * @default 100
+   */
+  readonly retryFloorMs: number;
+  /**
    * When no usable token exists, transient failures are retried for at most this long
    * before waiting callers and subscribers get the error.
    * @default 20_000
@@ -91,6 +99,7 @@ export const DEFAULT_REFRESH_POLICY: Readonly<RefreshPolicyOptions> = Object.fre
   forcedWindowMaxFraction: 0.25,
   retryBaseMs: 500,
   retryCapMs: 15_000,
+  retryFloorMs: DEFAULT_RETRY_FLOOR_MS,
   retryWithoutTokenMs: 20_000,
   permanentFailureBackoffMs: 60_000,
 });
@@ -227,14 +236,16 @@ export function refreshTime(
 }
 
 /**
- * The delay before retry number `attempt` (0 for the first retry): the server's
- * `retryAfterMs` when given, otherwise exponential backoff with full jitter,
- * `random() * min(retryCapMs, retryBaseMs * 2 ** attempt)`.
+ * The delay before retry number `attempt` (0 for the first retry): exponential backoff with
+ * full jitter, `random() * min(retryCapMs, retryBaseMs * 2 ** attempt)`, but at least
+ * `retryFloorMs` (at most half of `retryBaseMs`) and at least the server's `retryAfterMs`. A server
+ * delay is a lower bound, never a reason to retry sooner; 0 or a negative one is no hint.
  *
  * @example
  * ```ts
- * retryDelay(DEFAULT_REFRESH_POLICY, 3, undefined, Math.random); // in [0, 4_000)
+ * retryDelay(DEFAULT_REFRESH_POLICY, 3, undefined, Math.random); // in [100, 4_000)
  * retryDelay(DEFAULT_REFRESH_POLICY, 0, 10_000, Math.random); // 10_000
+ * retryDelay(DEFAULT_REFRESH_POLICY, 0, 0, () => 0); // 100, the floor
  * ```
  */
 export function retryDelay(
@@ -243,14 +254,12 @@ export function retryDelay(
   retryAfterMs: number | undefined,
   random: () => number,
 ): number {
-  if (retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs >= 0) {
-    return retryAfterMs;
-  }
-  const ceiling = Math.min(policy.retryCapMs, policy.retryBaseMs * 2 ** Math.min(attempt, 52));
-  return ceiling * clampUnit(random());
-}
-
-function clampUnit(value: number): number {
-  if (!(value > 0)) return 0;
-  return value >= 1 ? 1 - Number.EPSILON : value;
+  return backoffDelay({
+    attempt,
+    baseMs: policy.retryBaseMs,
+    capMs: policy.retryCapMs,
+    floorMs: policy.retryFloorMs,
+    retryAfterMs,
+    random,
+  });
 }

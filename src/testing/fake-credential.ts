@@ -72,11 +72,12 @@ export interface TestCredentialOptions {
   readonly policy?: Partial<RefreshPolicyOptions> | undefined;
   /**
    * Randomness of the jitter and the retry backoff. The default makes refresh times exact
-   * (no jitter) so marbles are deterministic; it also makes backoff retries immediate, so
-   * with `latencyMs: 0` an unbounded transient outage without `retryAfterMs` would never let
-   * virtual time move: the credential then fails the request with a message saying so (after
-   * {@link MAX_REQUESTS_PER_INSTANT} requests at one instant). Pass `Math.random` or a seeded
-   * generator to test against the production spread.
+   * (no jitter) so marbles are deterministic; it also makes every backoff retry wait just the
+   * policy's `retryFloorMs` (or the failure's `retryAfterMs`, when longer). With
+   * `retryFloorMs: 0` and `latencyMs: 0`, an unbounded transient outage without `retryAfterMs`
+   * would never let virtual time move: the credential then fails the request with a message
+   * saying so (after {@link MAX_REQUESTS_PER_INSTANT} requests at one instant). Pass
+   * `Math.random` or a seeded generator to test against the production spread.
    * @default () => 0
    */
   readonly random?: (() => number) | undefined;

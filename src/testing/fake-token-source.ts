@@ -213,7 +213,7 @@ export function createFakeTokenSource(options: FakeTokenSourceOptions): FakeToke
         return throwError(
           () =>
             new CredentialUnavailableError(
-              `The test credential got over ${MAX_REQUESTS_PER_INSTANT} token requests at virtual time ${record.at} without the clock moving: retries of an injected transient failure are immediate with the default \`random\` and \`latencyMs: 0\`. Give the failure a \`retryAfterMs\`, or the credential a \`latencyMs\` or a \`random\`.`,
+              `The test credential got over ${MAX_REQUESTS_PER_INSTANT} token requests at virtual time ${record.at} without the clock moving: retries of an injected transient failure are immediate with \`retryFloorMs: 0\`, the default \`random\` and \`latencyMs: 0\`. Give the failure a \`retryAfterMs\`, or the credential a \`retryFloorMs\`, a \`latencyMs\` or a \`random\`.`,
             ),
         );
       }

@@ -148,7 +148,8 @@ describe("classify and parseRetryAfter", () => {
   it("parses both forms and ignores garbage", () => {
     expect(parseRetryAfter("1.5", 0)).toBe(1500);
     expect(parseRetryAfter("Thu, 01 Jan 1970 00:00:10 GMT", 4000)).toBe(6000);
-    expect(parseRetryAfter("Thu, 01 Jan 1970 00:00:01 GMT", 4000)).toBe(0);
+    // A past date is no hint (issue #18): the backoff decides.
+    expect(parseRetryAfter("Thu, 01 Jan 1970 00:00:01 GMT", 4000)).toBeUndefined();
     expect(parseRetryAfter("soon", 0)).toBeUndefined();
     expect(parseRetryAfter(undefined, 0)).toBeUndefined();
   });

@@ -45,6 +45,8 @@ function registryOver(scheduler: TestScheduler, responses: readonly Observable<s
         : { transient: false },
     scheduler,
     random: () => 0,
+    // No retry floor: these timelines are in milliseconds of a 100 ms token.
+    policy: { retryFloorMs: 0 },
   });
 }
 

@@ -116,7 +116,12 @@ describe("createTestCredential in TestScheduler.run marbles", () => {
     const scheduler = newTestScheduler();
     let credential!: TestCredential;
     scheduler.run(({ expectObservable }) => {
-      credential = createTestCredential({ lifetimeMs: 100, latencyMs: 2 });
+      // No retry floor: this timeline is in milliseconds of a 100 ms token.
+      credential = createTestCredential({
+        lifetimeMs: 100,
+        latencyMs: 2,
+        policy: { retryFloorMs: 0 },
+      });
       // Arrange: the refresh at 52 fails (503, Retry-After 5 ms) at 54.
       scheduler.schedule(() => credential.fail({ transient: true, retryAfterMs: 5 }), 10);
 
@@ -281,9 +286,9 @@ describe("createTestCredential on a VirtualTimeScheduler, with getToken", () => 
   });
 
   it("turns a retry loop that never lets virtual time move into an error instead of a hang", async () => {
-    // Arrange: no latency, no Retry-After, no jitter: every retry is at the same instant.
+    // Arrange: no latency, no Retry-After, no jitter, no floor: every retry at one instant.
     const scheduler = new VirtualTimeScheduler();
-    const credential = createTestCredential({ scheduler });
+    const credential = createTestCredential({ scheduler, policy: { retryFloorMs: 0 } });
     credential.fail({ transient: true, times: Infinity });
 
     // Act
