@@ -5,7 +5,8 @@ import { from, Observable, Subscription, type ObservableInput, type OperatorFunc
  * keeps the previous connection until the new one emits its first value (is ready), then
  * closes the previous one. A newer value that arrives before a candidate is ready replaces
  * the candidate. Emits the values of every live connection; completes when the source and
- * the live connection have completed; errors of either go downstream.
+ * the live connection have completed; errors of either go downstream, and so does an error
+ * `open` throws synchronously (as with `switchMap`'s projection).
  *
  * This is how a websocket presents each new token before the old one expires: the old
  * socket keeps working until the one opened with the fresh token is up.
@@ -34,8 +35,20 @@ export function rotateOnNewValue<T, R>(
           const connection = new Subscription();
           candidate = connection;
           let ready = false;
+          // `open` and `from` run inside the source's `next`: a synchronous throw there (a
+          // `new WebSocket(badUrl)`, a projection returning `undefined`) would escape to
+          // rxjs's `reportUnhandledError` and crash the process. Deliver it downstream, as
+          // rxjs's own `switchMap` does with a throwing projection (issue #18).
+          let connection$: Observable<R>;
+          try {
+            connection$ = from(open(value));
+          } catch (error) {
+            candidate = undefined;
+            subscriber.error(error);
+            return;
+          }
           connection.add(
-            from(open(value)).subscribe({
+            connection$.subscribe({
               next: (result) => {
                 if (!ready) {
                   ready = true;
