@@ -51,7 +51,10 @@ describe("refreshBeforeExpiry", () => {
       // Each fetch takes 2 frames and yields a token whose refresh time is 10 frames later.
       const fetch = cold<number>("--(a|)", { a: 0 });
       const tokens = fetch.pipe(map(() => scheduler.now() + 10));
-      const out = tokens.pipe(refreshBeforeExpiry({ refreshAt: (at) => at, scheduler }));
+      // A 1-frame floor: this timeline is in frames (the default floor is 1 s).
+      const out = tokens.pipe(
+        refreshBeforeExpiry({ refreshAt: (at) => at, minIntervalMs: 1, scheduler }),
+      );
       expectObservable(out, "^ 29ms !").toBe("--a-----------b-----------c---", {
         a: 12,
         b: 24,
