@@ -269,11 +269,14 @@ export async function createRedisTokenStore(
   // node-redis emits "error" for every failed (re)connect; an unhandled "error" event
   // would crash the process.
   client.on("error", (error: unknown) => markDown(describe(error)));
-  client.on("ready", () => {
+  const markUp = (): void => {
     if (everUp && !available) logger.info("rx-identity Redis token store available again.");
-    firstReady();
     everUp = true;
     available = true;
+  };
+  client.on("ready", () => {
+    firstReady();
+    markUp();
   });
 
   const connecting = client.connect().catch((error: unknown) => {
@@ -350,7 +353,11 @@ export async function createRedisTokenStore(
       // deadline, rather than failing at once and acquiring every key on its own. Later
       // outages still fail fast (`disableOfflineQueue`).
       if (!everUp) await Promise.race([firstConnection, limit.promise]);
-      return await Promise.race([command(), limit.promise]);
+      const result = await Promise.race([command(), limit.promise]);
+      // A command that timed out marked the store down while the connection stayed up (no
+      // `ready` follows): the first reply after it is what says Redis is back (issue #18).
+      markUp();
+      return result;
     } catch (error) {
       markDown(describe(error));
       throw new TokenStoreUnavailableError(
