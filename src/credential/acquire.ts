@@ -93,12 +93,58 @@ export function knownAuthoritiesFor(
   return [];
 }
 
+/**
+ * The longest token lifetime taken from a response, in seconds: 24 hours, the most Entra ID
+ * issues (CAE tokens). A longer `expires_in` is clamped to it, so a wild value (`1e300`)
+ * cannot make a token that is never refreshed, a date `toISOString` throws on, or a Redis
+ * `PX` out of range.
+ */
+export const MAX_TOKEN_LIFETIME_SECONDS = 86_400;
+
+/** The shortest lifetime accepted, in seconds: a shorter one cannot be used, let alone cached. */
+export const MIN_TOKEN_LIFETIME_SECONDS = 1;
+
+/**
+ * A field of seconds in a token response: a JSON number, or a string of decimal digits (with
+ * an optional fraction). Only decimal: `Number("0x10")` is 16, but MSAL's
+ * `parseInt(expires_in, 10)` (msal-common `ResponseHandler.generateCacheRecord`) reads 0,
+ * and `"1e3"` or `" 12 "` are no lifetime Entra ID sends. MSAL parses the field for its own
+ * cache (which this library bypasses): the lifetime we use is read here, from the raw body.
+ */
 function readSeconds(body: unknown, field: string): number | undefined {
   if (typeof body !== "object" || body === null) return undefined;
   const value = (body as Record<string, unknown>)[field];
   const seconds =
-    typeof value === "number" ? value : typeof value === "string" ? Number(value) : NaN;
-  return Number.isFinite(seconds) && seconds > 0 ? seconds : undefined;
+    typeof value === "number"
+      ? value
+      : typeof value === "string" && /^\d+(\.\d+)?$/.test(value)
+        ? Number(value)
+        : Number.NaN;
+  return Number.isFinite(seconds) ? seconds : undefined;
+}
+
+/** `expires_in` as it may be used, or why it may not. */
+function readLifetime(body: unknown): { readonly seconds: number } | { readonly problem: string } {
+  const raw = (body as Record<string, unknown> | undefined)?.["expires_in"];
+  const seconds = readSeconds(body, "expires_in");
+  if (raw === undefined) return { problem: "held no expires_in" };
+  if (seconds === undefined) {
+    return {
+      problem: `held an expires_in that is not a decimal number of seconds (${describeValue(raw)})`,
+    };
+  }
+  if (seconds < MIN_TOKEN_LIFETIME_SECONDS) {
+    return {
+      problem: `held an expires_in of ${seconds} s, under the ${MIN_TOKEN_LIFETIME_SECONDS} s a token must live to be used`,
+    };
+  }
+  return { seconds: Math.min(seconds, MAX_TOKEN_LIFETIME_SECONDS) };
+}
+
+/** A short, safe rendering of a malformed value (never a token: this is a number field). */
+function describeValue(value: unknown): string {
+  const text = typeof value === "string" ? JSON.stringify(value) : typeof value;
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 function invalidResponse(description: string, correlationId: string): AuthenticationError {
@@ -267,20 +313,35 @@ export function createAcquirer(options: AcquirerOptions): Acquirer {
     if (result === null || result.accessToken === "") {
       throw invalidResponse("The token response held no access_token.", correlationId);
     }
-    const expiresIn = readSeconds(raw?.body, "expires_in");
-    if (expiresIn === undefined) {
+    const lifetime = readLifetime(raw?.body);
+    if ("problem" in lifetime) {
       throw invalidResponse(
-        "The token response held no valid expires_in: the token's lifetime is unknown, so it cannot be cached or refreshed safely.",
+        `The token response ${lifetime.problem}: the token's lifetime is unknown or unusable, so it cannot be cached or refreshed safely.`,
         correlationId,
       );
     }
-    const refreshIn = readSeconds(raw?.body, "refresh_in");
     // Timestamps are on the scheduler's clock, counted from the request's start as MSAL
     // does, so a virtual-time test sees the emulator's lifetimes on its own clock.
+    const expiresOnTimestamp = startedAt + lifetime.seconds * 1000;
+    const arrivedAt = scheduler.now();
+    if (expiresOnTimestamp <= arrivedAt) {
+      throw invalidResponse(
+        `The token response held an expires_in of ${lifetime.seconds} s, but the request took ${arrivedAt - startedAt} ms: the token expired before it arrived.`,
+        correlationId,
+      );
+    }
+    // A refresh hint is optional: one that is malformed, not positive or past the expiry is
+    // dropped, and the refresh policy's own rule applies.
+    const refreshIn = readSeconds(raw?.body, "refresh_in");
+    const refreshAfterTimestamp =
+      refreshIn !== undefined && refreshIn > 0 ? startedAt + refreshIn * 1000 : undefined;
     return {
       token: result.accessToken,
-      expiresOnTimestamp: startedAt + expiresIn * 1000,
-      refreshAfterTimestamp: refreshIn !== undefined ? startedAt + refreshIn * 1000 : undefined,
+      expiresOnTimestamp,
+      refreshAfterTimestamp:
+        refreshAfterTimestamp !== undefined && refreshAfterTimestamp < expiresOnTimestamp
+          ? refreshAfterTimestamp
+          : undefined,
     } satisfies AcquiredToken;
   };
 

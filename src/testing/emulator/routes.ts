@@ -99,13 +99,19 @@ export function createRoutes(
     record.faulted = fault !== undefined;
     const respond = (): void => {
       if (res.destroyed) return;
-      if (fault !== undefined && applyFault(fault, req, res, request, record)) return;
+      if (fault !== undefined && applyFault(fault, req, res, request, record, body)) return;
       const outcome = issuer.answer(tenant, request);
       record.status = outcome.status;
       if ("error" in outcome) sendError(res, outcome.error, request.correlationId);
       else if (fault?.omitExpiresIn === true) {
         const { expires_in: _expiresIn, ext_expires_in: _ext, ...rest } = outcome.body;
         sendJson(res, 200, rest);
+      } else if (fault?.expiresIn !== undefined) {
+        sendJson(res, 200, {
+          ...outcome.body,
+          expires_in: fault.expiresIn,
+          ext_expires_in: fault.expiresIn,
+        });
       } else sendJson(res, 200, outcome.body);
     };
     const delay = latencyMs() + (fault?.delayMs ?? 0);
@@ -121,6 +127,7 @@ export function createRoutes(
     res: ServerResponse,
     request: ParsedTokenRequest,
     record: LoggedRequest,
+    body: string,
   ): boolean => {
     if (fault.drop === true) {
       req.socket.destroy();
@@ -141,7 +148,11 @@ export function createRoutes(
       status,
       error: fault.error ?? base.error,
       aadsts: fault.aadsts ?? base.aadsts,
-      description: fault.description ?? base.description,
+      description:
+        (fault.description ?? base.description) +
+        (fault.echoRequest === true
+          ? ` Received: ${body} Authorization: ${req.headers.authorization ?? "(none)"}`
+          : ""),
     };
     record.status = status;
     const headers: Record<string, string> =

@@ -133,6 +133,18 @@ export interface FaultSpec {
   readonly malformedJson?: true;
   /** Answer 200 with a token but no `expires_in` / `ext_expires_in`. */
   readonly omitExpiresIn?: true;
+  /**
+   * Answer 200 with a token whose `expires_in` and `ext_expires_in` are this value, sent as
+   * is (a string stays a JSON string: `"0x10"`, `"3599"`), to test how clients parse odd
+   * lifetimes. The token's `exp` keeps the normal lifetime.
+   */
+  readonly expiresIn?: number | string;
+  /**
+   * With an error answer (`status`, `error` or `aadsts`): append the raw request body and
+   * `Authorization` header to the error description, as some gateways and misconfigured
+   * services echo what they received. For secret-scrubbing tests.
+   */
+  readonly echoRequest?: true;
   /** Never answer; the connection stays open until the client gives up or `stop()`. */
   readonly hang?: true;
 }
