@@ -33,9 +33,6 @@ import {
 /** The authority host used when neither the option nor `AZURE_AUTHORITY_HOST` is set. */
 export const DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com";
 
-/** At most this many scope strings have their validated key memoised (per CAE flag). */
-const MAX_MEMOISED_SCOPES = 1_024;
-
 /** The same text as one flat (sequential) string, whatever the shape of `text` in V8. */
 function flatCopy(text: string): string {
   return JSON.parse(JSON.stringify(text)) as string;
@@ -200,8 +197,15 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
   readonly #registry: TokenRegistry<CredentialKey>;
   readonly #acquirer: Acquirer;
   readonly #secrets: SecretSource;
+  /**
+   * Validated keys by scope string (plain and CAE), for the hot path. An entry goes when the
+   * registry forgets its key, so the memo follows the live keys (a fixed bound thrashes once
+   * more scopes than it holds are in use, and every call then validates again).
+   */
   readonly #plainKeys = new Map<string, CredentialKey>();
   readonly #caeKeys = new Map<string, CredentialKey>();
+  /** The credential's tenant as keys hold it. */
+  readonly #keyTenant: string;
   /** The file cache this credential opened (a given `tokenStore` is the caller's to close). */
   readonly #ownedStore: Promise<TokenStore> | undefined;
   #closed = false;
@@ -255,6 +259,7 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     this.tenantId = tenantId;
     this.clientId = clientId;
     this.authorityHost = authorityHost;
+    this.#keyTenant = tenantId.toLowerCase();
     this.#allowedTenants = validateAllowedTenants(options.additionallyAllowedTenants);
     const scheduler = options.scheduler ?? unrefScheduler;
     this.#secrets = createSecretSource(clientSecret, { scheduler, timeoutMs: secretTimeoutMs });
@@ -291,6 +296,7 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
         logRegistryEvent(event);
         logSharedEvent(event);
       },
+      onForget: (key) => this.#forgetMemoised(key),
       sharedCache:
         store === undefined ? undefined : sharedCacheOf(store, { authorityHost, clientId }),
       leaseTtlMs: options.tokenStoreLeaseMs,
@@ -466,14 +472,24 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
       // tree of concatenated strings, which the key (and so the registry entry) would keep.
       const flat = flatCopy(scopes);
       const key = deriveKey(this.tenantId, validateScopes(flat), undefined, enableCae);
-      if (memo.size >= MAX_MEMOISED_SCOPES) memo.clear();
-      memo.set(flat, key);
+      // Only a scope already in its canonical form is memoised, under the string the key
+      // holds, so forgetting the key finds it (" x" and "x" are one key).
+      if (!this.#closed && key.scopes[0] === flat) memo.set(flat, key);
       return key;
     }
     const validScopes = validateScopes(scopes);
     const claims = validateClaims(options?.claims);
     const tenant = resolveTenant(this.tenantId, options?.tenantId, this.#allowedTenants);
     return deriveKey(tenant, validScopes, claims, enableCae);
+  }
+
+  /** Drops the memo entry of a key the registry forgot. */
+  #forgetMemoised(key: CredentialKey): void {
+    const [scope] = key.scopes;
+    if (key.shortLived || key.scopes.length !== 1 || scope === undefined) return;
+    if (key.tenant !== this.#keyTenant) return;
+    const memo = key.enableCae ? this.#caeKeys : this.#plainKeys;
+    if (memo.get(scope)?.id === key.id) memo.delete(scope);
   }
 
   async #getWithSignal(

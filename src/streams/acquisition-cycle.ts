@@ -39,7 +39,7 @@ export interface AcquisitionCycles<K extends TokenKey> {
 
 /**
  * Creates the cycles of a registry. `shared` acquires the keys that have a shared-cache key;
- * `forgetIfIdle` is the registry's rule for claims keys nobody holds any longer.
+ * `forgetIfIdle` is the registry's rule for entries that hold nothing any longer.
  */
 export function createAcquisitionCycles<K extends TokenKey>(
   context: RegistryContext<K>,
@@ -139,12 +139,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
       return;
     }
     const refreshAt =
-      served?.due === true
-        ? now
-        : Math.min(
-            refreshTime(policy, now, expiresOnTimestamp, acquired.refreshAfterTimestamp, random),
-            usableUntil,
-          );
+      served?.due === true ? Math.floor(now) : refreshAtOf(now, acquired, usableUntil);
     endCycle(entry, cycle);
     // The cycle's promise is fulfilled with this token just below: it is the cached one.
     const token = holdToken(entry, acquired, usableUntil, refreshAt, cycle.promise);
@@ -166,14 +161,26 @@ export function createAcquisitionCycles<K extends TokenKey>(
   function adopt(entry: Entry<K>, acquired: AcquiredToken, usableUntil: number): void {
     const now = scheduler.now();
     const { expiresOnTimestamp } = acquired;
-    const refreshAt = Math.min(
-      refreshTime(policy, now, expiresOnTimestamp, acquired.refreshAfterTimestamp, random),
-      usableUntil,
-    );
+    const refreshAt = refreshAtOf(now, acquired, usableUntil);
     const token = holdToken(entry, acquired, usableUntil, refreshAt, undefined);
     emit({ type: "shared-token", keyId: entry.key.id, expiresOnTimestamp, refreshAt });
     for (const subscriber of subscribersOf(entry)) subscriber.next(token);
     scheduleRefresh(entry);
+  }
+
+  /**
+   * When a token received at `now` is refreshed: never past its usable life, and a whole
+   * millisecond (as `refreshAfterTimestamp`; jitter and half-life make it fractional), rounded
+   * down so it stays inside the usable life.
+   */
+  function refreshAtOf(now: number, acquired: AcquiredToken, usableUntil: number): number {
+    const { expiresOnTimestamp, refreshAfterTimestamp } = acquired;
+    return Math.floor(
+      Math.min(
+        refreshTime(policy, now, expiresOnTimestamp, refreshAfterTimestamp, random),
+        usableUntil,
+      ),
+    );
   }
 
   /**

@@ -24,6 +24,8 @@ export interface SharedAcquisition<K extends TokenKey> {
   keyOf(key: K): string | undefined;
   /** Registers an entry with a cache key, for updates other holders write, and starts watching. */
   track(entry: Entry<K>, sharedKey: string): void;
+  /** Stops delivering other holders' updates to a forgotten entry. */
+  untrack(entry: Entry<K>, sharedKey: string): void;
   /**
    * One acquisition of `entry` through the cache: a stored token, another holder's, or one
    * acquired under the lease and written back. `deadline()` is the last moment the cycle may
@@ -410,6 +412,9 @@ export function createSharedAcquisition<K extends TokenKey>(
     track(entry, sharedKey) {
       bySharedKey.set(sharedKey, entry);
       watchShared();
+    },
+    untrack(entry, sharedKey) {
+      if (bySharedKey.get(sharedKey) === entry) bySharedKey.delete(sharedKey);
     },
     acquire: acquireShared,
     servedFromCache(acquired, now) {

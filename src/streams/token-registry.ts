@@ -1,7 +1,7 @@
 /**
  * The keyed token registry: one entry per key, the `get` fast path that answers from memory,
  * callers joining the acquisition in flight, the shared `stream` of each key, the bound on
- * claims keys, and `close()`. One acquisition cycle (attempts, retries, deadlines) lives in
+ * claims keys, forgetting entries that hold nothing, and `close()`. One acquisition cycle (attempts, retries, deadlines) lives in
  * `acquisition-cycle.ts`; the shared-cache protocol in `shared-acquisition.ts`.
  */
 import type { AccessToken } from "@azure/core-auth";
@@ -14,6 +14,7 @@ import { resolveRefreshPolicy, type RefreshPolicyOptions } from "./refresh-polic
 import {
   closedError,
   connectionCount,
+  ENTRY_SLOT,
   hasUsableToken,
   newEntry,
   noop,
@@ -21,6 +22,7 @@ import {
   type Cycle,
   type Entry,
   type RegistryContext,
+  type SlottedKey,
 } from "./registry-state.js";
 import { createSharedAcquisition } from "./shared-acquisition.js";
 import type {
@@ -58,6 +60,14 @@ export const DEFAULT_LEASE_POLL_MS = 1_000;
 export const DEFAULT_MAX_SHORT_LIVED_KEYS = 1_000;
 
 /**
+ * How many remembered keys each new key's insertion checks for idleness (no usable token, no
+ * acquisition in flight, no subscriber). A full pass over n entries takes n / 4 insertions,
+ * so idle entries never outnumber the live ones (n <= 2 x live), with no timer per key and
+ * nothing on the fast path.
+ */
+const SWEEP_PER_INSERT = 4;
+
+/**
  * Creates the keyed, single-flight, self-refreshing token registry (see DESIGN.md
  * "Semantics"): one shared token stream per key, a `get` fast path that answers from memory
  * with a Map lookup and a clock read, background refresh while a stream is subscribed,
@@ -80,6 +90,7 @@ export function createTokenRegistry<K extends TokenKey>(
   const { acquire, classify } = options;
   const scheduler = options.scheduler ?? unrefScheduler;
   const onEvent = options.onEvent;
+  const onForget = options.onForget;
   const maxShortLived = options.maxShortLivedKeys ?? DEFAULT_MAX_SHORT_LIVED_KEYS;
   const leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
   if (!Number.isFinite(leaseTtlMs) || leaseTtlMs < 1) {
@@ -101,6 +112,8 @@ export function createTokenRegistry<K extends TokenKey>(
 
   const entries = new Map<string, Entry<K>>();
   const shortLived = new Map<string, Entry<K>>();
+  /** Where the amortised sweep of `entries` resumes (a Map iterator survives deletes and inserts). */
+  let sweepCursor: Iterator<Entry<K>> | undefined;
   let closed = false;
 
   const context: RegistryContext<K> = {
@@ -145,12 +158,17 @@ export function createTokenRegistry<K extends TokenKey>(
         // Re-insert to mark it most recently used (Map keeps insertion order).
         map.delete(key.id);
         map.set(key.id, entry);
+      } else {
+        remember(key, entry);
       }
       return entry;
     }
+    // Before the new entry is in the map: it holds nothing yet, and must not be swept.
+    if (map === entries) sweep();
     const sharedKey = key.shortLived === true ? undefined : shared?.keyOf(key);
-    entry = newEntry(key, sharedKey);
+    entry = newEntry(key, entries, sharedKey);
     map.set(key.id, entry);
+    if (map === entries) remember(key, entry);
     if (sharedKey !== undefined) shared?.track(entry, sharedKey);
     if (map === shortLived && map.size > maxShortLived && !evictIdleShortLived(entry)) {
       // Every remembered claims key is busy. Evicting a busy one would let its next caller
@@ -164,6 +182,12 @@ export function createTokenRegistry<K extends TokenKey>(
     return entry;
   }
 
+  /** Puts `entry` in the slot of the key object the fast path will be called with. */
+  function remember(key: K, entry: Entry<K>): void {
+    const slotted = key as SlottedKey<K>;
+    if (slotted[ENTRY_SLOT] !== entry && Object.isExtensible(key)) slotted[ENTRY_SLOT] = entry;
+  }
+
   /** Forgets the least recently used idle claims key but `added`; false when all are busy. */
   function evictIdleShortLived(added: Entry<K>): boolean {
     for (const [id, candidate] of shortLived) {
@@ -174,20 +198,73 @@ export function createTokenRegistry<K extends TokenKey>(
       ) {
         shortLived.delete(id);
         context.emit({ type: "key-evicted", keyId: id });
+        forgotten(candidate);
         return true;
       }
     }
     return false;
   }
 
-  function forgetIfIdle(entry: Entry<K>): void {
-    if (
-      entry.key.shortLived === true &&
+  /**
+   * Whether `entry` holds nothing worth keeping: no acquisition in flight, no subscriber, and
+   * (for a long-lived key) no usable token. A permanent-failure back-off only matters while a
+   * usable token is served, so it is never lost this way.
+   */
+  function isIdle(entry: Entry<K>, now: number): boolean {
+    return (
       entry.cycle === undefined &&
       connectionCount(entry) === 0 &&
-      shortLived.get(entry.key.id) === entry
-    ) {
-      shortLived.delete(entry.key.id);
+      (entry.key.shortLived === true || !hasUsableToken(entry, now))
+    );
+  }
+
+  /** What forgetting an entry also drops: its shared-cache watch, the caller's memo. */
+  function forgotten(entry: Entry<K>): void {
+    // A key object may still hold this entry in its slot: send it to the slow path.
+    entry.resolved = undefined;
+    if (entry.sharedKey !== undefined) shared?.untrack(entry, entry.sharedKey);
+    notifyForget(entry.key);
+  }
+
+  function notifyForget(key: K): void {
+    if (onForget === undefined) return;
+    try {
+      onForget(key);
+    } catch {
+      // A throwing callback must not break token delivery.
+    }
+  }
+
+  /**
+   * Forgets `entry` when it holds nothing: after a refusal or a cancelled acquisition with no
+   * usable token, and for a claims key as soon as nobody holds it.
+   */
+  function forgetIfIdle(entry: Entry<K>): void {
+    const map = entry.key.shortLived === true ? shortLived : entries;
+    if (map.get(entry.key.id) === entry && isIdle(entry, scheduler.now())) {
+      map.delete(entry.key.id);
+      forgotten(entry);
+    }
+  }
+
+  /**
+   * Checks the next {@link SWEEP_PER_INSERT} entries and forgets the idle ones (tokens that
+   * expired with nobody asking): the slow path of a new key pays for the keys that left.
+   */
+  function sweep(): void {
+    const now = scheduler.now();
+    for (let checked = 0; checked < SWEEP_PER_INSERT; checked += 1) {
+      sweepCursor ??= entries.values();
+      const next = sweepCursor.next();
+      if (next.done === true) {
+        sweepCursor = undefined;
+        return;
+      }
+      const entry = next.value;
+      if (isIdle(entry, now)) {
+        entries.delete(entry.key.id);
+        forgotten(entry);
+      }
     }
   }
 
@@ -225,6 +302,8 @@ export function createTokenRegistry<K extends TokenKey>(
   function slowGet(key: K, signal: AbortSignal | undefined): Promise<AccessToken> {
     if (closed) return Promise.reject(closedError());
     if (signal?.aborted === true) {
+      // The caller may have memoised this key for this call: it must not outlive the call.
+      if (!(key.shortLived === true ? shortLived : entries).has(key.id)) notifyForget(key);
       return Promise.reject(
         new AbortError("The request for a token was aborted by its abortSignal."),
       );
@@ -238,7 +317,9 @@ export function createTokenRegistry<K extends TokenKey>(
     }
     const now = scheduler.now();
     if (key.shortLived !== true && hasUsableToken(entry, now)) {
-      if (entry.cycle === undefined && now >= entry.blockedUntil) cycles.start(entry);
+      // A key object whose slot was not set yet may come here with a fresh token.
+      const due = now >= entry.refreshAt && now >= entry.blockedUntil;
+      if (due && entry.cycle === undefined) cycles.start(entry);
       return entry.resolved as Promise<AccessToken>;
     }
     return join(entry, entry.cycle ?? cycles.start(entry), signal);
@@ -270,12 +351,13 @@ export function createTokenRegistry<K extends TokenKey>(
 
   return {
     get(key, getOptions) {
-      // The fast path: a Map lookup and a clock read, no allocation.
+      // The fast path: a property read and a clock read, no allocation.
       const signal = getOptions?.signal;
       if (key.shortLived !== true) {
-        const entry = entries.get(key.id);
+        const entry = (key as SlottedKey<K>)[ENTRY_SLOT];
         if (
           entry !== undefined &&
+          entry.owner === entries &&
           entry.resolved !== undefined &&
           scheduler.now() < entry.refreshAt &&
           signal?.aborted !== true
@@ -329,6 +411,7 @@ export function createTokenRegistry<K extends TokenKey>(
       const all = [...entries.values(), ...shortLived.values()];
       entries.clear();
       shortLived.clear();
+      sweepCursor = undefined;
       for (const entry of all) {
         cycles.stopRefreshTimer(entry);
         if (entry.cycle !== undefined) cycles.cancel(entry, entry.cycle, error);

@@ -155,6 +155,14 @@ export interface TokenRegistryOptions<K extends TokenKey> {
   readonly random?: () => number;
   readonly onEvent?: (event: RegistryEvent) => void;
   /**
+   * Called when the registry forgets a key: it holds nothing for it any longer (no usable
+   * token, no acquisition in flight, no subscriber), so whatever the caller keeps per key
+   * (a memo from scope strings to keys) can follow the live keys. A later request for the
+   * key starts afresh.
+   * @default undefined
+   */
+  readonly onForget?: ((key: K) => void) | undefined;
+  /**
    * Tokens shared with restarts and with other processes (persistent file cache, Redis
    * fleet): read on cold start and before each acquisition, written after it; with a lease,
    * one holder of the cache refreshes a key while the others wait for its token.
