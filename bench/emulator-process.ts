@@ -14,6 +14,8 @@ interface EmulatorProcessConfig {
   readonly tls: { readonly cert: string; readonly key: string };
   readonly clientId: string;
   readonly clientSecret: string;
+  /** Lifetime of the application's tokens, in seconds (the emulator's default otherwise). */
+  readonly tokenLifetimeSeconds?: number;
 }
 
 interface Ready {
@@ -77,6 +79,9 @@ async function serve(raw: string): Promise<void> {
     clientId: config.clientId,
     clientSecret: config.clientSecret,
     tenants: "*",
+    ...(config.tokenLifetimeSeconds !== undefined
+      ? { tokenLifetimeSeconds: config.tokenLifetimeSeconds }
+      : {}),
   });
   const ready: Ready = { authorityHost: emulator.authorityHost, host: emulator.host };
   // Fills make hundreds of thousands of requests: the request log would only grow.

@@ -7,6 +7,7 @@ export const measureIds: readonly string[] = [
   "stampede",
   "key-scaling",
   "memory",
+  "forgotten-keys",
   "first-token",
   "refresh-under-load",
   "fleet",

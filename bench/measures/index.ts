@@ -2,6 +2,7 @@
 import type { Measure } from "../measure.js";
 import { cacheHit } from "./cache-hit.js";
 import { firstToken } from "./first-token.js";
+import { forgottenKeys } from "./forgotten-keys.js";
 import { fleet } from "./fleet.js";
 import { keyScaling } from "./key-scaling.js";
 import { memory } from "./memory.js";
@@ -13,6 +14,7 @@ export const measures: readonly Measure[] = [
   coldStampede,
   keyScaling,
   memory,
+  forgottenKeys,
   firstToken,
   refreshUnderLoad,
   fleet,

@@ -2,7 +2,8 @@
  * The soak (`npm run test:soak`): the chaos sequences at FC_NUM_RUNS (10,000) with longer
  * sequences, and one virtual hour of 1,000 subscribed keys whose token source fails 5% of
  * the time, checking that nothing leaks (subscriptions, timers, in-flight requests) and that
- * the heap after GC ends where it started.
+ * the heap after GC ends where it started; and a virtual day of 100,000 keys coming and going
+ * (refused, expiring unused, subscribed), whose entries, timers and heap follow the live keys.
  */
 import { fc } from "@fast-check/vitest";
 import { setFlagsFromString } from "node:v8";
@@ -16,6 +17,8 @@ import {
 import { VirtualClock } from "../streams/harness.js";
 import { numRuns, runsLabel } from "../support/fast-check.js";
 import { ChaosError, ChaosWorld, chaosCommands, runChaos } from "./support/chaos-model.js";
+import { expectFlat } from "./support/expect-flat.js";
+import { churnForADay } from "./support/key-churn.js";
 
 describe("soak", () => {
   it(`chaos sequences keep every invariant ${runsLabel}`, async () => {
@@ -117,5 +120,13 @@ describe("soak", () => {
     await registry.close();
     await clock.advance(0);
     expect(clock.pending).toBe(0);
+  });
+
+  it("a virtual day of 100,000 keys coming and going: entries, timers and heap of the live keys only", async () => {
+    const figures = await churnForADay(100_000);
+    // The soak's figures, for the reader of its output.
+    console.log(`key churn: ${JSON.stringify(figures)}`);
+
+    expectFlat(figures);
   });
 });
