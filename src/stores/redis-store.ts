@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type * as Redis from "redis";
 import { Observable, Subject, filter, share } from "rxjs";
+import { backoffDelay } from "../operators/backoff-delay.js";
 import { describeOpenFailure, type EntryCipher } from "./entry-cipher.js";
 import { TokenStoreUnavailableError } from "./errors.js";
 import { defaultStoreLogger, shortKey } from "./logger.js";
@@ -75,8 +76,10 @@ export interface RedisTokenStoreOptions {
    */
   readonly connectTimeoutMs?: number | undefined;
   /**
-   * The reconnect delay after the n-th failed attempt: `min(base × 2ⁿ, max)` plus up to 20 %
-   * random, so a fleet does not reconnect in lock-step.
+   * The reconnect delay after the n-th failed attempt, by the library's one backoff formula
+   * (`backoffDelay`, as for token requests): a uniform random wait in `[0, min(base × 2ⁿ, max))`
+   * (full jitter, so a fleet does not reconnect in lock-step), never under
+   * `min(100 ms, base / 2)`.
    * @default { baseDelayMs: 50, maxDelayMs: 2_000 }
    */
   readonly reconnect?: { readonly baseDelayMs?: number; readonly maxDelayMs?: number } | undefined;
@@ -247,8 +250,11 @@ export async function createRedisTokenStore(
     commandOptions: { timeout: commandTimeoutMs },
     socket: {
       connectTimeout: connectTimeoutMs,
+      // The library's one backoff formula, as the engine and `retryWithBackoff` use it.
       reconnectStrategy: (retries: number) =>
-        Math.round(Math.min(baseDelayMs * 2 ** retries, maxDelayMs) * (1 + 0.2 * random())),
+        Math.round(
+          backoffDelay({ attempt: retries, baseMs: baseDelayMs, capMs: maxDelayMs, random }),
+        ),
     },
   });
 
