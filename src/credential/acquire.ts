@@ -13,6 +13,7 @@ import type { Acquire, AcquiredToken } from "../streams/types.js";
 import type { CredentialKey } from "./key.js";
 import { msalLogLevel, msalLoggerCallback } from "./logger.js";
 import { mapError, type RawTokenResponse } from "./map-error.js";
+import { secretForms } from "./secret-forms.js";
 import { createNetworkClient, type NetworkClient } from "./network-client.js";
 import { withSecretFailover } from "./secret-failover.js";
 import type { SecretSnapshot, SecretSource } from "./secret-source.js";
@@ -302,8 +303,11 @@ export function createAcquirer(options: AcquirerOptions): Acquirer {
       throw mapError(error, {
         response: responses.get(correlationId),
         correlationId,
-        // The secret sent, and the newest (which a proxy might echo as well).
-        secrets: [secret.reveal(), secrets.current()?.reveal() ?? ""],
+        // The secret sent, and the newest (which a proxy might echo as well), in every form
+        // an echoing server can return it (URL-encoded, HTTP Basic).
+        secrets: [secret.reveal(), secrets.current()?.reveal() ?? ""].flatMap((value) =>
+          secretForms(value, options.clientId),
+        ),
       });
     } finally {
       raw = responses.get(correlationId);
