@@ -13,9 +13,11 @@ import {
   type TokenRegistry,
 } from "../streams/index.js";
 import { createAcquirer, type Acquirer } from "./acquire.js";
+import { holdUntilFirstValue, whileAwaited } from "./keep-alive.js";
 import { deriveKey, type CredentialKey } from "./key.js";
 import { logRegistryEvent, logger } from "./logger.js";
 import { classify } from "./map-error.js";
+import { callSignal } from "./shared-signal.js";
 import { logSharedEvent, openPersistentCache, sharedCacheOf } from "./stores.js";
 import { secretFromFile } from "./secret-from-file.js";
 import { createSecretSource, type SecretSource } from "./secret-source.js";
@@ -206,6 +208,8 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
   readonly #caeKeys = new Map<string, CredentialKey>();
   /** The credential's tenant as keys hold it. */
   readonly #keyTenant: string;
+  /** Promises of `get` seen fulfilled: a cache hit returns one of them again. */
+  readonly #settled = new WeakSet<Promise<AccessToken>>();
   /** The file cache this credential opened (a given `tokenStore` is the caller's to close). */
   readonly #ownedStore: Promise<TokenStore> | undefined;
   #closed = false;
@@ -366,6 +370,11 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
    * Gets an access token for `scopes`: a fresh cached token at once, otherwise one shared
    * request per key.
    *
+   * Process lifetime: while this call waits for a token that is not there yet, the Node
+   * process stays alive through every retry until it settles, so a script whose last line
+   * is `await credential.getToken(scope)` ends with its token or the typed error, never
+   * silently. A background refresh never keeps the process alive.
+   *
    * @param scopes - one scope or several, such as `"https://storage.azure.com/.default"`
    * @param options - `tenantId`, `claims`, `enableCae`, `abortSignal`,
    *   `requestOptions.timeout` (ms this call waits at most)
@@ -389,15 +398,24 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     const abortSignal = options?.abortSignal;
     const timeout = options?.requestOptions?.timeout;
     if (abortSignal === undefined && (timeout === undefined || timeout <= 0)) {
-      return this.#registry.get(key);
+      const pending = this.#registry.get(key);
+      // A cache hit hands back the entry's settled promise: no keep-alive needed (and none
+      // costs anything on the hot path). Any other answer is awaited by a caller who has
+      // no token yet, so the process must wait for it (the process-lifetime rule,
+      // keep-alive.ts).
+      return this.#settled.has(pending) ? pending : this.#awaited(pending);
     }
-    return this.#getWithSignal(key, abortSignal, timeout);
+    return whileAwaited(this.#getWithSignal(key, abortSignal, timeout));
   }
 
   /**
    * A stream of always-fresh tokens for `scopes`: the current usable token on subscribe,
    * then every refreshed one; completes when the credential closes; errors with a typed
    * error only when no usable token can be had. The last unsubscriber stops the refresh.
+   *
+   * Process lifetime: a subscriber that has had no token yet keeps the Node process alive
+   * until its first token or error (so `await firstValueFrom(token$)` in a script gets its
+   * answer); after that, refreshes never keep it alive: hold the process with your own work.
    *
    * @example
    * ```ts
@@ -408,7 +426,11 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
    */
   token$(scopes: string | string[], options: TokenStreamOptions = {}): Observable<AccessToken> {
     // defer: bad input arrives as an error notification, like every other failure.
-    return defer(() => this.#registry.stream(this.#keyFor(scopes, options)));
+    // holdUntilFirstValue: a subscriber with no token yet keeps the process alive until it
+    // has one (or the error); refreshes after that are background work (keep-alive.ts).
+    return defer(() => this.#registry.stream(this.#keyFor(scopes, options))).pipe(
+      holdUntilFirstValue(),
+    );
   }
 
   /**
@@ -492,37 +514,23 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     if (memo.get(scope)?.id === key.id) memo.delete(scope);
   }
 
+  #awaited(pending: Promise<AccessToken>): Promise<AccessToken> {
+    return whileAwaited(pending).then((token) => {
+      this.#settled.add(pending);
+      return token;
+    });
+  }
+
   async #getWithSignal(
     key: CredentialKey,
     abortSignal: GetTokenOptions["abortSignal"],
     timeout: number | undefined,
   ): Promise<AccessToken> {
-    const signals: AbortSignal[] = [];
-    let bridge: AbortController | undefined;
-    if (abortSignal !== undefined) {
-      if (abortSignal instanceof AbortSignal) {
-        signals.push(abortSignal);
-      } else {
-        // An `AbortSignalLike` from an older core library: bridge it to a real signal.
-        const controller = new AbortController();
-        bridge = controller;
-        if (abortSignal.aborted) controller.abort();
-        else abortSignal.addEventListener("abort", () => controller.abort());
-        signals.push(controller.signal);
-      }
-    }
-    const timeoutSignal =
-      timeout !== undefined && timeout > 0 ? AbortSignal.timeout(timeout) : undefined;
-    if (timeoutSignal !== undefined) signals.push(timeoutSignal);
-    const signal = signals.length === 1 ? signals[0] : AbortSignal.any(signals);
+    const call = callSignal(abortSignal, timeout);
     try {
-      return await this.#registry.get(key, { signal });
+      return await this.#registry.get(key, { signal: call.signal });
     } catch (error) {
-      if (
-        timeoutSignal?.aborted === true &&
-        abortSignal?.aborted !== true &&
-        bridge?.signal.aborted !== true
-      ) {
+      if (call.timedOut() && abortSignal?.aborted !== true) {
         throw new AuthenticationError(
           0,
           {
@@ -533,6 +541,8 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
         );
       }
       throw error;
+    } finally {
+      call.dispose();
     }
   }
 }
