@@ -2,6 +2,7 @@ import { AuthError, ServerError } from "@azure/msal-node";
 import {
   AbortError,
   AuthenticationError,
+  CredentialUnavailableError,
   isRxIdentityError,
   type ErrorResponse,
   type RxIdentityErrorUnion,
@@ -215,6 +216,72 @@ function scrubResponse(response: ErrorResponse, secrets: readonly string[]): Err
 }
 
 /**
+ * Node's TLS verification codes, and what each says about the server's certificate. These
+ * are configuration problems (the client does not trust the issuer, the certificate does not
+ * name the host, or it is out of date): trying again cannot help, so they fail at once.
+ */
+const CERTIFICATE_PROBLEMS: Readonly<Record<string, string>> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: "it is self-signed and not trusted",
+  SELF_SIGNED_CERT_IN_CHAIN: "its chain ends in a self-signed certificate that is not trusted",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "it was issued by a certificate authority that is not trusted",
+  UNABLE_TO_GET_ISSUER_CERT: "it was issued by a certificate authority that is not trusted",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "it was issued by a certificate authority that is not trusted",
+  CERT_UNTRUSTED: "it is not trusted",
+  CERT_HAS_EXPIRED: "it has expired",
+  CERT_NOT_YET_VALID: "it is not valid yet",
+  CERT_REVOKED: "it has been revoked",
+  CERT_SIGNATURE_FAILURE: "its signature does not verify",
+  ERR_TLS_CERT_ALTNAME_INVALID: "it does not name the host it was served for",
+};
+
+const TRUST_REMEDY =
+  "Trust the certificate authority that issued it: NODE_EXTRA_CA_CERTS=<PEM file> (read once at process start), the credential's `ca` option, or `--ca-file <PEM file>` on the rx-identity command line (for the local emulator: the CA file it prints).";
+
+/** The first error with a `code` in `error`'s cause chain that `accept` takes. */
+function findCause(
+  error: unknown,
+  accept: (code: string) => boolean,
+): (Error & { code: string }) | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && current instanceof Error; depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && accept(code)) return current as Error & { code: string };
+    current = current.cause;
+  }
+  return undefined;
+}
+
+/**
+ * A rejected server certificate or an authority host that does not resolve, anywhere in
+ * the cause chain (the network client carries the TLS error on the `network_error` of a
+ * token POST, and on the `endpoints_resolution_error` of the OpenID configuration GET), as
+ * a permanent configuration error naming the problem and the remedy.
+ */
+function configurationFailure(error: unknown): CredentialUnavailableError | undefined {
+  const tls = findCause(error, (code) => code in CERTIFICATE_PROBLEMS);
+  if (tls !== undefined) {
+    const problem = CERTIFICATE_PROBLEMS[tls.code] as string;
+    const remedy =
+      tls.code === "ERR_TLS_CERT_ALTNAME_INVALID"
+        ? "Use a host name the certificate lists (AZURE_AUTHORITY_HOST, the credential's `authorityHost`), or serve a certificate for this one."
+        : TRUST_REMEDY;
+    return new CredentialUnavailableError(
+      `The authority's TLS certificate was rejected: ${problem} (${tls.code}: ${tls.message}). A certificate problem is configuration, so it is not retried. ${remedy}`,
+      { cause: error },
+    );
+  }
+  const dns = findCause(error, (code) => code === "ENOTFOUND");
+  if (dns !== undefined) {
+    const hostname = (dns as { hostname?: unknown }).hostname;
+    return new CredentialUnavailableError(
+      `The authority host${typeof hostname === "string" ? ` ${hostname}` : ""} does not resolve (ENOTFOUND): check AZURE_AUTHORITY_HOST or the credential's \`authorityHost\` for a typo. Not retried: a name that does not exist does not appear by itself (a temporary DNS failure, EAI_AGAIN, is retried).`,
+      { cause: error },
+    );
+  }
+  return undefined;
+}
+
+/**
  * Maps any failure of an acquisition to an rx-identity error.
  *
  * - already an rx-identity error: returned as is;
@@ -245,6 +312,9 @@ export function mapError(original: unknown, context: MapErrorContext = {}): RxId
   if (error instanceof Error && error.name === "AbortError" && !(error instanceof AuthError)) {
     return new AbortError("The token request was aborted by the caller.", { cause: error });
   }
+
+  const configuration = configurationFailure(error);
+  if (configuration !== undefined) return configuration;
 
   const response = context.response;
   if (response !== undefined && response.status >= 400) {
@@ -287,9 +357,11 @@ export function mapError(original: unknown, context: MapErrorContext = {}): RxId
   if (error instanceof AuthError) {
     const transient =
       error.errorCode === "network_error" || error.errorCode === "endpoints_resolution_error";
+    // The network client hands back why the OpenID configuration GET failed, when it did.
+    const reason = error.cause instanceof Error ? ` (${scrub(error.cause.message, secrets)})` : "";
     const hint =
       error.errorCode === "endpoints_resolution_error"
-        ? " MSAL could not read the authority's OpenID configuration: check that the authority host is reachable and trusted (see the credential's `ca` option), and instance discovery (`disableInstanceDiscovery`)."
+        ? ` MSAL could not read the authority's OpenID configuration${reason}: check that the authority host is reachable and trusted (see the credential's \`ca\` option), and instance discovery (\`disableInstanceDiscovery\`).`
         : "";
     return new AuthenticationError(
       response?.status ?? 0,

@@ -152,6 +152,12 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
   // Contexts of the pending `run` calls, by correlation id; each entry lives while its
   // callback runs, so the map holds only what is in flight.
   const contexts = new Map<string, RequestContext>();
+  // Why a metadata GET failed, for each call pending when it did: MSAL turns a failed GET of
+  // the OpenID configuration into `endpoints_resolution_error` and drops the cause
+  // (msal-common `Authority.getEndpointMetadataFromNetwork` catches it and returns null), so
+  // `run` hands the cause back on that error. A certificate the client does not trust then
+  // reads as what it is, not as an unreachable authority.
+  const getFailures = new Map<string, unknown>();
 
   const send = async <T>(
     method: "GET" | "POST",
@@ -173,15 +179,20 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
         maxResponseBytes,
         startTimer,
       );
-    const raw = await once().catch((error: unknown) => {
-      // A keep-alive socket the server closed just as it was reused fails at once; Node's
-      // docs recommend retrying such a request once
-      // (https://nodejs.org/api/http.html#requestreusedsocket). Only GETs are retried, as
-      // fetch does: a POST may have reached the server, and a dropped token request must
-      // surface as the network error it is.
-      if (error instanceof StaleSocketError && method === "GET") return once();
-      throw error;
-    });
+    const raw = await once()
+      .catch((error: unknown) => {
+        // A keep-alive socket the server closed just as it was reused fails at once; Node's
+        // docs recommend retrying such a request once
+        // (https://nodejs.org/api/http.html#requestreusedsocket). Only GETs are retried, as
+        // fetch does: a POST may have reached the server, and a dropped token request must
+        // surface as the network error it is.
+        if (error instanceof StaleSocketError && method === "GET") return once();
+        throw error;
+      })
+      .catch((error: unknown) => {
+        if (method === "GET") for (const id of contexts.keys()) getFailures.set(id, error);
+        throw error;
+      });
     let body: T;
     try {
       body = JSON.parse(raw.text) as T;
@@ -205,13 +216,14 @@ export function createNetworkClient(options: NetworkClientOptions = {}): Network
       send<T>("GET", url, opts, timeout),
     sendPostRequestAsync: <T>(url: string, opts?: NetworkRequestOptions) =>
       send<T>("POST", url, opts, undefined),
-    run: (context, fn) => run(contexts, context, fn),
+    run: (context, fn) => run(contexts, getFailures, context, fn),
     close: () => agent.destroy(),
   };
 }
 
 function run<T>(
   contexts: Map<string, RequestContext>,
+  getFailures: Map<string, unknown>,
   context: RequestContext,
   fn: () => Promise<T>,
 ): Promise<T> {
@@ -229,7 +241,23 @@ function run<T>(
   // The entry stays until `fn` settles, even after an abort ended `run`: a token POST that
   // MSAL sends once a slow metadata GET completes then still sees the aborted signal and is
   // never sent.
-  const settled = (async () => fn())().finally(() => contexts.delete(correlationId));
+  const settled = (async () => fn())()
+    .catch((error: unknown) => {
+      const cause = getFailures.get(correlationId);
+      if (
+        cause !== undefined &&
+        error instanceof AuthError &&
+        error.errorCode === ClientAuthErrorCodes.endpointResolutionError &&
+        error.cause === undefined
+      ) {
+        Object.defineProperty(error, "cause", { value: cause, configurable: true });
+      }
+      throw error;
+    })
+    .finally(() => {
+      contexts.delete(correlationId);
+      getFailures.delete(correlationId);
+    });
   if (signal === undefined) return settled;
   return new Promise<T>((resolve, reject) => {
     // After an abort, `fn`'s own outcome (usually its destroyed request's rejection) is
