@@ -14,6 +14,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
+    // Real-process tests run the build in dist/: rebuild it first when sources are newer.
+    globalSetup: ["test/support/fresh-dist.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

@@ -2,7 +2,11 @@
  * The `rx-identity` command: `token`, `watch`, `emulator` and `demo`, each with `--help`.
  * {@link main} is the whole program minus the process: tests and `bin.ts` call it.
  */
-import { isRxIdentityError } from "../errors/index.js";
+import {
+  isCredentialUnavailableError,
+  isInvalidArgumentError,
+  isRxIdentityError,
+} from "../errors/index.js";
 import { demoCommand } from "./commands/demo.js";
 import { emulatorCommand } from "./commands/emulator.js";
 import { tokenCommand } from "./commands/token.js";
@@ -47,9 +51,20 @@ function oneLine(error: unknown): string {
 }
 
 /**
+ * 2 for everything the user must fix (a bad argument, a value the credential's validation
+ * refuses, a configuration error such as an untrusted certificate); 1 when the service
+ * refused or the retries ran out.
+ */
+function exitCodeOf(error: unknown): number {
+  if (error instanceof UsageError) return error.exitCode;
+  return isInvalidArgumentError(error) || isCredentialUnavailableError(error) ? 2 : 1;
+}
+
+/**
  * Runs `rx-identity` with `context.argv` (the arguments after the program name) and
- * resolves to the exit code: 0 on success, 2 for bad usage, 1 for any other failure, with a
- * one-line message on stderr and no stack trace.
+ * resolves to the exit code: 0 on success, 2 for bad usage or configuration (validation
+ * errors and `CredentialUnavailableError` included), 1 when the service refused or the
+ * retries ran out, with a one-line message on stderr and no stack trace.
  *
  * @example
  * ```ts
@@ -73,6 +88,6 @@ export async function main(context: CommandContext): Promise<number> {
     return await command.run({ ...context, argv: rest });
   } catch (error) {
     context.stderr.write(`rx-identity: ${oneLine(error)}\n`);
-    return error instanceof UsageError ? error.exitCode : 1;
+    return exitCodeOf(error);
   }
 }

@@ -16,6 +16,11 @@ export interface GatewayFault {
   readonly headers?: Record<string, string>;
   /** @default 1 */
   readonly times?: number;
+  /**
+   * Only token requests with this `client_id` (so concurrent tests can share one gateway).
+   * @default undefined (every token request)
+   */
+  readonly clientId?: string;
 }
 
 export interface Gateway {
@@ -48,7 +53,12 @@ export async function startGateway(emulatorHost: string, tls: TlsMaterial): Prom
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
       const body = Buffer.concat(chunks);
-      const armed = faults.find((candidate) => candidate.left > 0);
+      const clientId = new URLSearchParams(body.toString("utf8")).get("client_id");
+      const armed = faults.find(
+        (candidate) =>
+          candidate.left > 0 &&
+          (candidate.fault.clientId === undefined || candidate.fault.clientId === clientId),
+      );
       if (req.method === "POST" && req.url?.includes("/oauth2/v2.0/token") && armed) {
         armed.left -= 1;
         answered += 1;
