@@ -23,10 +23,7 @@ function newestSource(directory: string): number {
   let newest = 0;
   for (const entry of readdirSync(directory, { withFileTypes: true })) {
     const path = join(directory, entry.name);
-    newest = Math.max(
-      newest,
-      entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs,
-    );
+    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
   }
   return newest;
 }
