@@ -6,6 +6,14 @@
  */
 import { main } from "./main.js";
 
+// Output to a pipe whose reader is gone (a wrapper that was killed, `| head`) fails with
+// EPIPE; unhandled, that error would end the process before the command cleans up.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+  });
+}
+
 const controller = new AbortController();
 const onSignal = (): void => {
   if (controller.signal.aborted) process.exit(130);

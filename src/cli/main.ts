@@ -1,7 +1,9 @@
 /**
- * The `rx-identity` command: `token`, `watch`, `emulator` and `demo`, each with `--help`.
+ * The `rx-identity` command: `token`, `watch`, `emulator` and `demo`, each with `--help`,
+ * and `--version`.
  * {@link main} is the whole program minus the process: tests and `bin.ts` call it.
  */
+import { readFileSync } from "node:fs";
 import {
   isCredentialUnavailableError,
   isInvalidArgumentError,
@@ -31,8 +33,21 @@ Microsoft Entra ID client-secret tokens as rxjs streams.
 Commands:
 ${commands.map((command) => `  ${command.name.padEnd(10)} ${command.summary}`).join("\n")}
 
+Synopsis:
+${commands.map((command) => `  ${command.synopsis}`).join("\n")}
+  rx-identity <command> --help
+  rx-identity --version
+
+Exit codes: 0 done; 1 the service refused or the retries ran out; 2 a bad argument or
+configuration (nothing was sent, or a certificate was rejected).
 Run \`rx-identity <command> --help\` for a command's options.
 `;
+
+/** The package's version, from its package.json (two folders up in src/ and in dist/). */
+function version(): string {
+  const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
+}
 
 /** The first line of an error's message: the CLI reports failures on one line. */
 function oneLine(error: unknown): string {
@@ -78,6 +93,10 @@ export async function main(context: CommandContext): Promise<number> {
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {
       (name === undefined ? context.stderr : context.stdout).write(usage);
       return name === undefined ? 2 : 0;
+    }
+    if (name === "--version" || name === "-V") {
+      context.stdout.write(`${version()}\n`);
+      return 0;
     }
     const command = commands.find((candidate) => candidate.name === name);
     if (command === undefined) {

@@ -176,7 +176,7 @@ describe("rx-identity emulator", () => {
         "AZURE_CLIENT_ID",
         "AZURE_CLIENT_SECRET",
         "AZURE_TENANT_ID",
-        "NODE_EXTRA_CA_CERTS",
+        "RX_IDENTITY_CA_FILE",
       ]);
 
       const token = await runCli(["token", "--scope", STORAGE, "--json"], cleanEnv(exports));
@@ -192,7 +192,7 @@ describe("rx-identity emulator", () => {
       const exited = await emulator.exited;
 
       expect(exited.code).toBe(0);
-      expect(existsSync(exports["NODE_EXTRA_CA_CERTS"]!)).toBe(false);
+      expect(existsSync(exports["RX_IDENTITY_CA_FILE"]!)).toBe(false);
     } finally {
       emulator.child.kill("SIGKILL");
     }

@@ -5,6 +5,7 @@ import type { Subscription } from "rxjs";
 import type { ClientSecretCredential } from "../../credential/index.js";
 import type { EntraEmulator } from "../../testing/index.js";
 import { parseCommandArgs, parseNumberFlag, UsageError } from "../support/args.js";
+import type { Options } from "../support/args.js";
 import type { Command } from "../support/context.js";
 import {
   colourWanted,
@@ -313,6 +314,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   return summary;
 }
 
+const options = {
+  duration: { type: "string" },
+  lifetime: { type: "string" },
+  "refresh-in": { type: "string" },
+  burst: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies Options;
+
 /**
  * `rx-identity demo` (and `npm start`): the live timeline of {@link runDemo}.
  *
@@ -325,14 +334,10 @@ export const demoCommand: Command = {
   name: "demo",
   summary: "the npm start demo: a live timeline against the embedded emulator",
   help,
+  synopsis: "rx-identity demo [--duration S] [--lifetime S] [--refresh-in S] [--burst N]",
+  options,
   async run({ argv, env, stdout, signal }) {
-    const { values } = parseCommandArgs("demo", argv, {
-      duration: { type: "string" },
-      lifetime: { type: "string" },
-      "refresh-in": { type: "string" },
-      burst: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    });
+    const { values } = parseCommandArgs("demo", argv, options);
     if (values.help === true) {
       stdout.write(help);
       return 0;

@@ -1,12 +1,13 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { parseCommandArgs, parseNumberFlag } from "../support/args.js";
+import type { Options } from "../support/args.js";
 import { untilAborted, type Command } from "../support/context.js";
 import { colourWanted, createPalette, formatElapsed } from "../support/format.js";
 
 const help = `Usage: rx-identity emulator [options]
 
 Runs the local Entra ID emulator (HTTPS on 127.0.0.1) for development, with one registered
-application, until Ctrl-C. It prints the variables to paste into another shell so that
+application, until Ctrl-C, SIGTERM, or the exit of the process that started it (such as npx). It prints the variables to paste into another shell so that
 \`rx-identity token\`, your program or any Azure SDK credential uses it, then one line per
 token request it answers.
 
@@ -21,6 +22,35 @@ Options:
 The client secret printed is the emulator's own, generated at start: it is no real secret.
 `;
 
+const options = {
+  port: { type: "string" },
+  lifetime: { type: "string" },
+  "refresh-in": { type: "string" },
+  tenant: { type: "string" },
+  "client-id": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies Options;
+
+/** How often the emulator looks whether the process that started it is still there. */
+const parentCheckMs = 500;
+
+/**
+ * Aborts when this process's parent exits. `npx rx-identity emulator &` followed by
+ * `kill $!` kills npm's wrapper process, which does not pass SIGTERM on to the command it
+ * started: the emulator would live on as an orphan (re-parented, `process.ppid` changes),
+ * holding its port and its CA folder. Noticing the change, it stops as after Ctrl-C.
+ */
+function watchParent(): { signal: AbortSignal; parent: number; stop: () => void } {
+  const controller = new AbortController();
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) controller.abort();
+  }, parentCheckMs);
+  // The server keeps the process alive; this check must not.
+  timer.unref();
+  return { signal: controller.signal, parent, stop: () => clearInterval(timer) };
+}
+
 /**
  * `rx-identity emulator`: the local Entra ID emulator, for development, until Ctrl-C.
  *
@@ -33,21 +63,19 @@ export const emulatorCommand: Command = {
   name: "emulator",
   summary: "run the local Entra ID emulator until Ctrl-C",
   help,
+  synopsis:
+    "rx-identity emulator [--port P] [--lifetime S] [--refresh-in S] [--tenant T] [--client-id ID]",
+  options,
   async run({ argv, env, stdout, signal }) {
-    const { values } = parseCommandArgs("emulator", argv, {
-      port: { type: "string" },
-      lifetime: { type: "string" },
-      "refresh-in": { type: "string" },
-      tenant: { type: "string" },
-      "client-id": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    });
+    const { values } = parseCommandArgs("emulator", argv, options);
     if (values.help === true) {
       stdout.write(help);
       return 0;
     }
     const port =
-      values.port === undefined ? 0 : parseNumberFlag("--port", values.port, { integer: true });
+      values.port === undefined
+        ? 0
+        : parseNumberFlag("--port", values.port, { max: 65_535, integer: true });
     const lifetime =
       values.lifetime === undefined
         ? undefined
@@ -84,13 +112,18 @@ export const emulatorCommand: Command = {
           `export AZURE_TENANT_ID=${tenant}\n` +
           `export AZURE_CLIENT_ID=${clientId}\n` +
           `export AZURE_CLIENT_SECRET=${clientSecret}\n` +
-          `export NODE_EXTRA_CA_CERTS=${emulator.caFile}\n` +
+          `export RX_IDENTITY_CA_FILE=${emulator.caFile}\n` +
+          `# other programs (any Azure SDK) trust it when started with NODE_EXTRA_CA_CERTS=${emulator.caFile}\n` +
           `\nthen: rx-identity token --scope https://storage.azure.com/.default\n` +
           palette.dim("Ctrl-C to stop.\n"),
       );
 
-      // One line per token request, in arrival order, until Ctrl-C.
-      const stopped = untilAborted(signal);
+      // One line per token request, in arrival order, until Ctrl-C, SIGTERM, or the death of
+      // the process that started this one.
+      const parentGone = watchParent();
+      const stopped = untilAborted(AbortSignal.any([signal, parentGone.signal])).finally(
+        parentGone.stop,
+      );
       let printed = 0;
       for (;;) {
         const next = await Promise.race([
@@ -113,7 +146,11 @@ export const emulatorCommand: Command = {
           );
         }
       }
-      stdout.write("stopping the emulator\n");
+      stdout.write(
+        parentGone.signal.aborted
+          ? `the parent process (pid ${parentGone.parent}) exited: stopping the emulator\n`
+          : "stopping the emulator\n",
+      );
       return 0;
     } finally {
       await emulator.stop();

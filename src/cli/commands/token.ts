@@ -1,7 +1,8 @@
 import type { GetTokenOptions } from "@azure/core-auth";
 import { parseCommandArgs, UsageError } from "../support/args.js";
+import type { Options } from "../support/args.js";
 import type { Command } from "../support/context.js";
-import { credentialFromEnvironment } from "../support/environment.js";
+import { checkScopes, credentialFromEnvironment } from "../support/environment.js";
 
 const help = `Usage: rx-identity token --scope SCOPE [options]
 
@@ -40,6 +41,17 @@ function azureCliTime(epochMs: number): string {
   );
 }
 
+const options = {
+  scope: { type: "string", multiple: true },
+  tenant: { type: "string" },
+  claims: { type: "string" },
+  cae: { type: "boolean" },
+  "ca-file": { type: "string" },
+  "secret-file": { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies Options;
+
 /**
  * `rx-identity token`: one access token from the environment's credentials.
  *
@@ -52,27 +64,21 @@ export const tokenCommand: Command = {
   name: "token",
   summary: "print an access token for the AZURE_* credentials",
   help,
+  synopsis:
+    "rx-identity token --scope SCOPE... [--tenant TENANT] [--claims JSON] [--cae] [--ca-file FILE] [--secret-file FILE] [--json]",
+  options,
   async run({ argv, env, stdout, signal }) {
-    const { values } = parseCommandArgs("token", argv, {
-      scope: { type: "string", multiple: true },
-      tenant: { type: "string" },
-      claims: { type: "string" },
-      cae: { type: "boolean" },
-      "ca-file": { type: "string" },
-      "secret-file": { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    });
+    const { values } = parseCommandArgs("token", argv, options);
     if (values.help === true) {
       stdout.write(help);
       return 0;
     }
-    const scopes = values.scope ?? [];
-    if (scopes.length === 0) {
+    if (values.scope === undefined || values.scope.length === 0) {
       throw new UsageError(
         "token: --scope is required (e.g. --scope https://storage.azure.com/.default)",
       );
     }
+    const scopes = checkScopes(values.scope);
     if (values.claims !== undefined) {
       let parsed: unknown;
       try {
@@ -93,12 +99,12 @@ export const tokenCommand: Command = {
       secretFile: values["secret-file"],
     });
     try {
-      const options: GetTokenOptions = {
+      const getTokenOptions: GetTokenOptions = {
         abortSignal: signal,
         ...(values.claims === undefined ? {} : { claims: values.claims }),
         ...(values.cae === true ? { enableCae: true } : {}),
       };
-      const token = await credential.getToken(scopes, options);
+      const token = await credential.getToken(scopes, getTokenOptions);
       if (values.json === true) {
         const tenant = values.tenant ?? env["AZURE_TENANT_ID"] ?? "";
         const output = {

@@ -1,8 +1,9 @@
 import type { AccessToken } from "@azure/core-auth";
 import type { Subscription } from "rxjs";
 import { parseCommandArgs, parseNumberFlag, UsageError } from "../support/args.js";
+import type { Options } from "../support/args.js";
 import type { Command } from "../support/context.js";
-import { credentialFromEnvironment } from "../support/environment.js";
+import { checkScopes, credentialFromEnvironment } from "../support/environment.js";
 import {
   colourWanted,
   createPalette,
@@ -14,7 +15,7 @@ import {
 const help = `Usage: rx-identity watch --scope SCOPE [options]
 
 Subscribes to credential.token$(scopes) for the AZURE_* credentials and prints one line per
-token as refreshes happen (tokens redacted), until Ctrl-C.
+token as refreshes happen (tokens redacted), until Ctrl-C or --count tokens.
 
 Options:
   --scope SCOPE      the scope to watch (repeatable: one token for all of them)
@@ -30,6 +31,16 @@ Example:
   rx-identity watch --scope https://graph.microsoft.com/.default
 `;
 
+const options = {
+  scope: { type: "string", multiple: true },
+  tenant: { type: "string" },
+  cae: { type: "boolean" },
+  "ca-file": { type: "string" },
+  "secret-file": { type: "string" },
+  count: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies Options;
+
 /**
  * `rx-identity watch`: a line per token as `token$` emits it.
  *
@@ -42,26 +53,21 @@ export const watchCommand: Command = {
   name: "watch",
   summary: "print a line per token as token$ refreshes it",
   help,
+  synopsis:
+    "rx-identity watch --scope SCOPE... [--tenant TENANT] [--cae] [--ca-file FILE] [--secret-file FILE] [--count N]",
+  options,
   async run({ argv, env, stdout, stderr, signal }) {
-    const { values } = parseCommandArgs("watch", argv, {
-      scope: { type: "string", multiple: true },
-      tenant: { type: "string" },
-      cae: { type: "boolean" },
-      "ca-file": { type: "string" },
-      "secret-file": { type: "string" },
-      count: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    });
+    const { values } = parseCommandArgs("watch", argv, options);
     if (values.help === true) {
       stdout.write(help);
       return 0;
     }
-    const scopes = values.scope ?? [];
-    if (scopes.length === 0) {
+    if (values.scope === undefined || values.scope.length === 0) {
       throw new UsageError(
         "watch: --scope is required (e.g. --scope https://storage.azure.com/.default)",
       );
     }
+    const scopes = checkScopes(values.scope);
     const count =
       values.count === undefined
         ? Number.POSITIVE_INFINITY
@@ -74,9 +80,10 @@ export const watchCommand: Command = {
       secretFile: values["secret-file"],
     });
     const started = Date.now();
-    stdout.write(
-      `${palette.dim(formatElapsed(0))} watching ${scopes.join(" ")} (Ctrl-C to stop)\n`,
-    );
+    const until = Number.isFinite(count)
+      ? `until ${count} token${count === 1 ? "" : "s"}`
+      : "(Ctrl-C to stop)";
+    stdout.write(`${palette.dim(formatElapsed(0))} watching ${scopes.join(" ")} ${until}\n`);
     let seen = 0;
     try {
       const failure = await new Promise<unknown>((resolve) => {

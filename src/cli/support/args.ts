@@ -24,7 +24,8 @@ export class UsageError extends Error {
   }
 }
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
+/** A command's flags, as `parseArgs` takes them. */
+export type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /** What {@link parseCommandArgs} returns: `parseArgs`'s typed result for `T`. */
 export type ParsedArgs<T extends Options> = ReturnType<
@@ -46,7 +47,12 @@ export function parseCommandArgs<T extends Options>(
   options: T,
 ): ParsedArgs<T> {
   try {
-    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
+    return parseArgs({
+      args: joinNegativeValues(argv, options),
+      options,
+      strict: true,
+      allowPositionals: false,
+    });
   } catch (error) {
     const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
     throw new UsageError(`${command}: ${message} (see --help)`);
@@ -54,8 +60,34 @@ export function parseCommandArgs<T extends Options>(
 }
 
 /**
- * A flag's value as a finite number no smaller than `min`, or a {@link UsageError} naming
- * the flag and the value.
+ * `--count -1` as `--count=-1`: `parseArgs` reads a value starting with `-` as an option
+ * and answers with a riddle ("argument is ambiguous"), where the user deserves the number
+ * check's message ("--count must be an integer of at least 1, got "-1"").
+ */
+function joinNegativeValues(argv: readonly string[], options: Options): string[] {
+  const args: string[] = [];
+  for (let index = 0; index < argv.length; index += 1) {
+    const arg = argv[index] as string;
+    const next = argv[index + 1];
+    const name = arg.startsWith("--") ? arg.slice(2) : undefined;
+    if (
+      name !== undefined &&
+      options[name]?.type === "string" &&
+      next !== undefined &&
+      /^-(\d|\.\d|Infinity)/.test(next)
+    ) {
+      args.push(`${arg}=${next}`);
+      index += 1;
+    } else {
+      args.push(arg);
+    }
+  }
+  return args;
+}
+
+/**
+ * A flag's value as a finite number from `min` (default 0) to `max` (default none), or a
+ * {@link UsageError} naming the flag, the range and the value.
  *
  * @example
  * ```ts
@@ -65,17 +97,20 @@ export function parseCommandArgs<T extends Options>(
 export function parseNumberFlag(
   flag: string,
   value: string,
-  options: { readonly min?: number; readonly integer?: boolean } = {},
+  options: { readonly min?: number; readonly max?: number; readonly integer?: boolean } = {},
 ): number {
   const min = options.min ?? 0;
+  const max = options.max ?? Number.POSITIVE_INFINITY;
   const number = value.trim() === "" ? Number.NaN : Number(value);
   const kind = options.integer === true ? "an integer" : "a number";
   if (
     !Number.isFinite(number) ||
     number < min ||
+    number > max ||
     (options.integer === true && !Number.isInteger(number))
   ) {
-    throw new UsageError(`${flag} must be ${kind} of at least ${min}, got "${value}"`);
+    const range = Number.isFinite(max) ? `from ${min} to ${max}` : `of at least ${min}`;
+    throw new UsageError(`${flag} must be ${kind} ${range}, got "${value}"`);
   }
   return number;
 }

@@ -1,3 +1,5 @@
+import type { Options } from "./args.js";
+
 /** What a subcommand receives: its arguments and the process's streams, environment and stop signal. */
 export interface CommandContext {
   /** The arguments after the subcommand's name. */
@@ -16,6 +18,10 @@ export interface Command {
   readonly summary: string;
   /** The full `--help` text. */
   readonly help: string;
+  /** One line with every flag, for the top-level `--help` and the README. */
+  readonly synopsis: string;
+  /** Its flags (`parseArgs` options): `--help` and the README list every one of them. */
+  readonly options: Options;
   /** Runs the command and resolves to the process exit code. */
   run(context: CommandContext): Promise<number>;
 }

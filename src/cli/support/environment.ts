@@ -2,8 +2,16 @@
  * The `AZURE_*` environment variables the Azure SDKs read, turned into a
  * `ClientSecretCredential` for the `token` and `watch` commands.
  */
+import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { ClientSecretCredential } from "../../credential/index.js";
+import {
+  normalizeAuthorityHost,
+  validateClientId,
+  validateScopes,
+  validateTenantId,
+} from "../../credential/validation.js";
+import { isRxIdentityError } from "../../errors/index.js";
 import { UsageError } from "./args.js";
 
 /**
@@ -87,18 +95,21 @@ export async function credentialFromEnvironment(
   }
   if (secretFile !== undefined) await checkSecretFile(secretFile);
 
-  const caFile = options.caFile ?? env["RX_IDENTITY_CA_FILE"];
-  let ca: string | undefined;
-  if (caFile) {
-    try {
-      ca = await readFile(caFile, "utf8");
-    } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? "unreadable";
-      throw new UsageError(`cannot read the CA file "${caFile}" (${reason})`);
-    }
+  // The credential validates these too; checked here first so the message names the flag or
+  // variable the user typed, and the exit code is 2 like every other usage mistake.
+  asUsage(() =>
+    validateTenantId(tenantId, options.tenantId !== undefined ? "--tenant" : "AZURE_TENANT_ID"),
+  );
+  asUsage(() => validateClientId(clientId), ["clientId", "AZURE_CLIENT_ID"]);
+  const authorityHost = env["AZURE_AUTHORITY_HOST"];
+  if (authorityHost) {
+    asUsage(() => normalizeAuthorityHost(authorityHost), ["authorityHost", "AZURE_AUTHORITY_HOST"]);
   }
 
-  const authorityHost = env["AZURE_AUTHORITY_HOST"];
+  const caSource = options.caFile !== undefined ? "--ca-file" : "RX_IDENTITY_CA_FILE";
+  const caFile = options.caFile ?? env["RX_IDENTITY_CA_FILE"];
+  const ca = caFile ? await readCaFile(caSource, caFile) : undefined;
+
   const allowed = env["AZURE_ADDITIONALLY_ALLOWED_TENANTS"]
     ?.split(";")
     .map((tenant) => tenant.trim())
@@ -126,4 +137,73 @@ async function checkSecretFile(path: string): Promise<void> {
     throw new UsageError(`cannot read the client secret file "${path}" (${reason})`);
   }
   if (text.trim() === "") throw new UsageError(`the client secret file "${path}" is empty`);
+}
+
+/** Runs a credential validator; its error becomes a {@link UsageError} (exit 2). */
+function asUsage(check: () => unknown, rename?: readonly [string, string]): void {
+  try {
+    check();
+  } catch (error) {
+    if (!isRxIdentityError(error)) throw error;
+    const message =
+      rename === undefined ? error.message : error.message.replace(rename[0], rename[1]);
+    throw new UsageError(message.replace(/^ClientSecretCredential: /, ""));
+  }
+}
+
+/**
+ * The scopes of `--scope`, trimmed, or a {@link UsageError} naming the one at fault: a
+ * scope with a space is usually two scopes passed as one.
+ *
+ * @example
+ * ```ts
+ * checkScopes(["https://storage.azure.com/.default"]);
+ * checkScopes(["a b"]); // throws: give each scope its own --scope
+ * ```
+ */
+export function checkScopes(scopes: readonly string[]): string[] {
+  return scopes.map((scope) => {
+    if (/\s/.test(scope.trim())) {
+      throw new UsageError(
+        `--scope ${JSON.stringify(scope)} contains whitespace: give each scope its own --scope (--scope A --scope B)`,
+      );
+    }
+    try {
+      return validateScopes(scope)[0] as string;
+    } catch (error) {
+      if (!isRxIdentityError(error)) throw error;
+      throw new UsageError(
+        `--scope ${JSON.stringify(scope)} is not a scope: pass one such as https://storage.azure.com/.default`,
+      );
+    }
+  });
+}
+
+/** The PEM certificates of a CA file, or a {@link UsageError} saying why there are none. */
+async function readCaFile(source: string, file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new UsageError(
+      `${source}: cannot read the CA file "${file}" (${reason})${reason === "ENOENT" ? ": if an emulator wrote it, that emulator has stopped (start it again and paste its variables)" : ""}`,
+    );
+  }
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) {
+    throw new UsageError(
+      `${source}: "${file}" holds no PEM certificate (no "-----BEGIN CERTIFICATE-----" block): give a PEM file of CA certificates, such as the CA file the emulator prints`,
+    );
+  }
+  blocks.forEach((block, index) => {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw new UsageError(
+        `${source}: certificate ${index + 1} of ${blocks.length} in "${file}" is not a valid PEM certificate`,
+      );
+    }
+  });
+  return text;
 }
