@@ -11,7 +11,7 @@ import { createServer, type Server } from "node:http";
 import { pathToFileURL } from "node:url";
 import type { Observable, Subscription } from "rxjs";
 import { redactToken } from "../../src/cli/support/format.js";
-import { exampleCredential } from "../support/credential.js";
+import { exampleCredential, runExample } from "../support/credential.js";
 import { verifyAccessToken } from "../support/jwt.js";
 
 /**
@@ -178,6 +178,8 @@ export async function main(
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const result = await main();
-  process.exitCode = result.failedCalls === 0 && result.streamErrors === 0 ? 0 : 1;
+  await runExample("long-lived-subscriber", async () => {
+    const result = await main();
+    return result.failedCalls === 0 && result.streamErrors === 0 ? 0 : 1;
+  });
 }

@@ -11,7 +11,7 @@
 import { BlobServiceClient, type StoragePipelineOptions } from "@azure/storage-blob";
 import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
-import { exampleCredential } from "../support/credential.js";
+import { exampleCredential, runExample } from "../support/credential.js";
 
 /** Options of {@link main}. */
 export interface StorageBlobOptions {
@@ -126,18 +126,21 @@ export async function main(options: StorageBlobOptions): Promise<StorageBlobResu
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const accountUrl = process.env["AZURE_STORAGE_ACCOUNT_URL"];
-  if (accountUrl !== undefined) {
-    await main({ accountUrl });
-  } else {
-    // Standalone: a local Azurite with OAuth checking on (the test suite's helper, which
-    // generates a certificate and trusts it for this client only).
-    const { startAzurite } = await import("../../test/support/azurite.js");
-    const azurite = await startAzurite();
-    try {
-      await main({ accountUrl: azurite.url, pipelineOptions: azurite.pipelineOptions });
-    } finally {
-      await azurite.stop();
+  await runExample("storage-blob", async () => {
+    const accountUrl = process.env["AZURE_STORAGE_ACCOUNT_URL"];
+    if (accountUrl !== undefined) {
+      await main({ accountUrl });
+    } else {
+      // Standalone: a local Azurite with OAuth checking on (the test suite's helper, which
+      // generates a certificate and trusts it for this client only).
+      const { startAzurite } = await import("../../test/support/azurite.js");
+      const azurite = await startAzurite();
+      try {
+        await main({ accountUrl: azurite.url, pipelineOptions: azurite.pipelineOptions });
+      } finally {
+        await azurite.stop();
+      }
     }
-  }
+    return 0;
+  });
 }

@@ -7,6 +7,10 @@
  * from "rx-identity"` and `import { startEntraEmulator } from "rx-identity/testing"`.
  */
 import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { get } from "node:https";
+import { connect } from "node:net";
 import { ClientSecretCredential } from "rx-identity";
 import { startEntraEmulator, type EntraEmulator } from "rx-identity/testing";
 
@@ -61,19 +65,22 @@ export async function exampleCredential(
   const clientIdFromEnv = env["AZURE_CLIENT_ID"];
   const secretFromEnv = env["AZURE_CLIENT_SECRET"];
   if (tenantFromEnv && clientIdFromEnv && secretFromEnv) {
-    const credential = new ClientSecretCredential(tenantFromEnv, clientIdFromEnv, secretFromEnv);
     const authorityHost = (
       env["AZURE_AUTHORITY_HOST"] ?? "https://login.microsoftonline.com"
     ).replace(/\/+$/, "");
+    // Variables pasted from an emulator that has stopped since: say so at once, in one line,
+    // rather than retry a refused connection for 20 s.
+    const ca = await readCa(env);
+    await expectListening(authorityHost);
+    const credential = new ClientSecretCredential(tenantFromEnv, clientIdFromEnv, secretFromEnv, {
+      ...(ca === undefined ? {} : { ca }),
+    });
     return {
       credential,
       tenantId: tenantFromEnv,
       authorityHost,
       emulator: undefined,
-      async jwks() {
-        const response = await fetch(`${authorityHost}/${tenantFromEnv}/discovery/v2.0/keys`);
-        return (await response.json()) as { keys: Record<string, unknown>[] };
-      },
+      jwks: () => getJson(`${authorityHost}/${tenantFromEnv}/discovery/v2.0/keys`, ca),
       close: () => credential.close(),
     };
   }
@@ -104,4 +111,79 @@ export async function exampleCredential(
       await emulator.stop();
     },
   };
+}
+
+const stopped =
+  "the emulator that printed these variables has stopped: start it again and paste what it prints, or unset the AZURE_* variables to run against an embedded emulator";
+
+/** `RX_IDENTITY_CA_FILE`'s certificates (as the CLI reads it), or why they cannot be read. */
+async function readCa(
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string | undefined> {
+  const extra = env["NODE_EXTRA_CA_CERTS"];
+  if (extra && !existsSync(extra))
+    throw new Error(`NODE_EXTRA_CA_CERTS=${extra} is gone: ${stopped}`);
+  const file = env["RX_IDENTITY_CA_FILE"];
+  if (!file) return undefined;
+  try {
+    return await readFile(file, "utf8");
+  } catch {
+    throw new Error(`RX_IDENTITY_CA_FILE=${file} is gone: ${stopped}`);
+  }
+}
+
+/** For a loopback authority (the emulator), that something listens there. */
+async function expectListening(authorityHost: string): Promise<void> {
+  const { hostname, port } = new URL(authorityHost);
+  if (hostname !== "127.0.0.1" && hostname !== "localhost" && hostname !== "[::1]") return;
+  const open = await new Promise<boolean>((resolve) => {
+    const socket = connect(Number(port || 443), hostname.replace(/^\[|\]$/g, ""));
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+  if (!open)
+    throw new Error(`nothing listens at AZURE_AUTHORITY_HOST=${authorityHost}: ${stopped}`);
+}
+
+/** GETs JSON over HTTPS, trusting `ca` too. */
+function getJson(
+  url: string,
+  ca: string | undefined,
+): Promise<{ keys: Record<string, unknown>[] }> {
+  return new Promise((resolve, reject) => {
+    get(url, ca === undefined ? {} : { ca }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (body += chunk));
+      response.on("end", () => {
+        try {
+          resolve(JSON.parse(body) as { keys: Record<string, unknown>[] });
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+    }).on("error", reject);
+  });
+}
+
+/**
+ * Runs an example's entry point: a failure ends it with one line on stderr and exit code 1,
+ * not a stack trace.
+ *
+ * @example
+ * ```ts
+ * await runExample("long-lived-subscriber", async () => ((await main()).failedCalls === 0 ? 0 : 1));
+ * ```
+ */
+export async function runExample(name: string, run: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await run();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`${name}: ${message.split(/\r?\n/)[0] ?? message}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -10,7 +10,7 @@
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { redactToken } from "../../src/cli/support/format.js";
-import { exampleCredential } from "../support/credential.js";
+import { exampleCredential, runExample } from "../support/credential.js";
 import { RotatingTokenClient } from "./client.js";
 import { startTokenCheckingServer, type ServerStats } from "./server.js";
 
@@ -133,11 +133,13 @@ export async function main(
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({ options: { duration: { type: "string" } } });
-  const outcome = await main(
-    values.duration === undefined ? {} : { durationMs: Number(values.duration) * 1_000 },
-  );
-  process.exitCode =
-    outcome.server.closedForExpiry === 0 && outcome.messagesSent === outcome.messagesAcknowledged
+  await runExample("websocket-rotation", async () => {
+    const outcome = await main(
+      values.duration === undefined ? {} : { durationMs: Number(values.duration) * 1_000 },
+    );
+    return outcome.server.closedForExpiry === 0 &&
+      outcome.messagesSent === outcome.messagesAcknowledged
       ? 0
       : 1;
+  });
 }
