@@ -4,6 +4,15 @@ import { Observable, Subject, filter, share } from "rxjs";
 import { backoffDelay } from "../operators/backoff-delay.js";
 import { describeOpenFailure, type EntryCipher } from "./entry-cipher.js";
 import { TokenStoreUnavailableError } from "./errors.js";
+import {
+  DELETE_AND_PUBLISH,
+  RELEASE_IF_HOLDER,
+  SET_AND_PUBLISH,
+  isUpdateMessage,
+  loadRedis,
+  type RedisClient,
+  type UpdateMessage,
+} from "./redis-protocol.js";
 import { defaultStoreLogger, shortKey } from "./logger.js";
 import { STORE_VERSION } from "./store-key.js";
 import { followStoreSecret, type StoreSecret } from "./store-secret.js";
@@ -114,47 +123,6 @@ export interface RedisTokenStore extends TokenStore {
   lease(key: string, ttlMs: number): Promise<TokenLease | null>;
 }
 
-type RedisModule = typeof Redis;
-type RedisClient = ReturnType<RedisModule["createClient"]>;
-
-const SET_AND_PUBLISH = `
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return 1`;
-const DELETE_AND_PUBLISH = `
-redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return 1`;
-// A release is announced (atomically with the delete) so a process waiting for the holder's
-// token looks again at once: a holder whose caller aborted, or that closed during a rolling
-// deploy, gives the lease back without a token, and the waiters would otherwise sleep until
-// their own deadline (20 s, issue #18).
-const RELEASE_IF_HOLDER = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[3])
-  return 1
-end
-return 0`;
-
-/**
- * What the update channel carries: `v` the sealed entry, `null` for a delete; `r: 1` (with
- * `v: null`) for a lease given back, which an older reader takes for a delete and ignores.
- */
-interface UpdateMessage {
-  readonly k: string;
-  readonly v: string | null;
-  readonly r?: 1;
-}
-
-function isUpdateMessage(value: unknown): value is UpdateMessage {
-  if (typeof value !== "object" || value === null) return false;
-  const { k, v, r } = value as Record<string, unknown>;
-  return (
-    typeof k === "string" && (v === null || typeof v === "string") && (r === undefined || r === 1)
-  );
-}
-
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) {
@@ -163,17 +131,6 @@ function positive(name: string, value: number | undefined, fallback: number): nu
     );
   }
   return value;
-}
-
-async function loadRedis(): Promise<RedisModule> {
-  try {
-    return await import("redis");
-  } catch (error) {
-    throw new Error(
-      'The Redis token store needs the "redis" package (an optional peer dependency of rx-identity): npm install redis',
-      { cause: error },
-    );
-  }
 }
 
 /** Resolves when `promise` settles or after `ms`, whichever is first (an unref'd timer). */
