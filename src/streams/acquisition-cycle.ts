@@ -17,6 +17,8 @@ import {
   hasUsableToken,
   noop,
   subscribersOf,
+  toDeadlineClock,
+  toWallClock,
   type Cycle,
   type Entry,
   type RegistryContext,
@@ -123,11 +125,12 @@ export function createAcquisitionCycles<K extends TokenKey>(
     if (cycle.done) return;
     const now = scheduler.now();
     const expiresOnTimestamp = acquired.expiresOnTimestamp;
-    const served = shared?.servedFromCache(acquired, now);
+    // Deadlines on the deadline clock, anchored now: the token's remaining life as the wall
+    // clock says it at receipt, counted from here on a clock that is not stepped back.
+    const expiresAt = toDeadlineClock(context, expiresOnTimestamp);
+    const served = shared?.servedFromCache(acquired);
     const usableUntil =
-      served !== undefined
-        ? served.usableUntil
-        : expiresOnTimestamp - forcedWindow(policy, now, expiresOnTimestamp);
+      served !== undefined ? served.usableUntil : expiresAt - forcedWindow(policy, now, expiresAt);
     if (!(now < usableUntil)) {
       onFailure(
         entry,
@@ -139,15 +142,15 @@ export function createAcquisitionCycles<K extends TokenKey>(
       return;
     }
     const refreshAt =
-      served?.due === true ? Math.floor(now) : refreshAtOf(now, acquired, usableUntil);
+      served?.due === true ? Math.floor(now) : refreshAtOf(now, expiresAt, acquired, usableUntil);
     endCycle(entry, cycle);
     // The cycle's promise is fulfilled with this token just below: it is the cached one.
-    const token = holdToken(entry, acquired, usableUntil, refreshAt, cycle.promise);
+    const token = holdToken(entry, acquired, expiresAt, usableUntil, refreshAt, cycle.promise);
     emit({
       type: served !== undefined ? "shared-token" : "acquire-success",
       keyId: entry.key.id,
       expiresOnTimestamp,
-      refreshAt,
+      refreshAt: token.refreshAfterTimestamp as number,
     });
     cycle.resolve(token);
     for (const subscriber of subscribersOf(entry)) subscriber.next(token);
@@ -161,35 +164,52 @@ export function createAcquisitionCycles<K extends TokenKey>(
   function adopt(entry: Entry<K>, acquired: AcquiredToken, usableUntil: number): void {
     const now = scheduler.now();
     const { expiresOnTimestamp } = acquired;
-    const refreshAt = refreshAtOf(now, acquired, usableUntil);
-    const token = holdToken(entry, acquired, usableUntil, refreshAt, undefined);
-    emit({ type: "shared-token", keyId: entry.key.id, expiresOnTimestamp, refreshAt });
+    const expiresAt = toDeadlineClock(context, expiresOnTimestamp);
+    const refreshAt = refreshAtOf(now, expiresAt, acquired, usableUntil);
+    const token = holdToken(entry, acquired, expiresAt, usableUntil, refreshAt, undefined);
+    emit({
+      type: "shared-token",
+      keyId: entry.key.id,
+      expiresOnTimestamp,
+      refreshAt: token.refreshAfterTimestamp as number,
+    });
     for (const subscriber of subscribersOf(entry)) subscriber.next(token);
     scheduleRefresh(entry);
   }
 
+  /** The server's refresh time of `acquired` on the deadline clock, if it gave one. */
+  function refreshAfterOf(acquired: AcquiredToken): number | undefined {
+    const { refreshAfterTimestamp } = acquired;
+    return refreshAfterTimestamp === undefined
+      ? undefined
+      : toDeadlineClock(context, refreshAfterTimestamp);
+  }
+
   /**
-   * When a token received at `now` is refreshed: never past its usable life, and a whole
-   * millisecond (as `refreshAfterTimestamp`; jitter and half-life make it fractional), rounded
-   * down so it stays inside the usable life.
+   * When a token received at `now` (expiring at `expiresAt`, both on the deadline clock) is
+   * refreshed: never past its usable life, and a whole millisecond (jitter and half-life make
+   * it fractional), rounded down so it stays inside the usable life.
    */
-  function refreshAtOf(now: number, acquired: AcquiredToken, usableUntil: number): number {
-    const { expiresOnTimestamp, refreshAfterTimestamp } = acquired;
+  function refreshAtOf(
+    now: number,
+    expiresAt: number,
+    acquired: AcquiredToken,
+    usableUntil: number,
+  ): number {
     return Math.floor(
-      Math.min(
-        refreshTime(policy, now, expiresOnTimestamp, refreshAfterTimestamp, random),
-        usableUntil,
-      ),
+      Math.min(refreshTime(policy, now, expiresAt, refreshAfterOf(acquired), random), usableUntil),
     );
   }
 
   /**
    * Makes `acquired` the key's current token; `resolved` is a promise already (or about to
-   * be) fulfilled with it, so the fast path allocates none.
+   * be) fulfilled with it, so the fast path allocates none. `expiresAt`, `usableUntil` and
+   * `refreshAt` are on the deadline clock; the token users see has wall-clock times.
    */
   function holdToken(
     entry: Entry<K>,
     acquired: AcquiredToken,
+    expiresAt: number,
     usableUntil: number,
     refreshAt: number,
     resolved: Promise<AccessToken> | undefined,
@@ -197,10 +217,12 @@ export function createAcquisitionCycles<K extends TokenKey>(
     const token: AccessToken = {
       token: acquired.token,
       expiresOnTimestamp: acquired.expiresOnTimestamp,
-      refreshAfterTimestamp: refreshAt,
+      // A whole millisecond on the wall clock (the monotonic clock is fractional).
+      refreshAfterTimestamp: Math.floor(toWallClock(context, refreshAt)),
       tokenType: "Bearer",
     };
     entry.token = token;
+    entry.expiresAt = expiresAt;
     entry.resolved = resolved ?? Promise.resolve(token);
     entry.refreshAt = refreshAt;
     entry.usableUntil = usableUntil;
@@ -277,6 +299,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
    */
   function watchHeldExpiry(entry: Entry<K>, cycle: Cycle, error: unknown): void {
     const held = entry.token;
+    const expiresAt = entry.expiresAt;
     if (held === undefined || connectionCount(entry) === 0) return;
     cycle.expiryTimer?.unsubscribe();
     cycle.expiryTimer = scheduler.schedule(
@@ -287,7 +310,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
         for (const subscriber of subscribersOf(entry)) subscriber.error(error);
       },
       // A millisecond early: at `expiresOnTimestamp` the token has already stopped working.
-      clampDelay(held.expiresOnTimestamp - 1 - scheduler.now()),
+      clampDelay(expiresAt - 1 - scheduler.now()),
     );
   }
 

@@ -44,6 +44,12 @@ export interface Entry<K extends TokenKey> {
    * the cycle that acquired it (no second promise per key).
    */
   resolved: Promise<AccessToken> | undefined;
+  /**
+   * The deadlines, on the registry's deadline clock (`scheduler.now()`, monotonic in real
+   * time), anchored when the token was received: `token.expiresOnTimestamp` is on the wall
+   * clock, for users.
+   */
+  expiresAt: number;
   refreshAt: number;
   usableUntil: number;
   /** After a failure while a usable token is served, no new attempt before this time. */
@@ -62,7 +68,10 @@ export interface RegistryContext<K extends TokenKey> {
   readonly acquire: Acquire<K>;
   /** The acquirer's classifier; a throwing one makes the failure permanent. */
   readonly classify: (error: unknown) => FailureClass;
+  /** Timers, and `now()`: the deadline clock (monotonic in real time, see `engine-clock.ts`). */
   readonly scheduler: SchedulerLike;
+  /** The clock token timestamps are on (epoch milliseconds in real time). */
+  readonly wallNow: () => number;
   readonly random: () => number;
   readonly policy: Readonly<RefreshPolicyOptions>;
   /** Reports an event; a throwing listener never breaks token delivery. */
@@ -90,6 +99,7 @@ export function newEntry<K extends TokenKey>(
     sharedKey,
     token: undefined,
     resolved: undefined,
+    expiresAt: Number.NEGATIVE_INFINITY,
     refreshAt: Number.POSITIVE_INFINITY,
     usableUntil: Number.NEGATIVE_INFINITY,
     blockedUntil: Number.NEGATIVE_INFINITY,
@@ -118,6 +128,22 @@ export function connectionCount(entry: Entry<TokenKey>): number {
 /** Delivers to a copy of the subscribers: a subscriber may disconnect while being called. */
 export function subscribersOf(entry: Entry<TokenKey>): Subscriber<AccessToken>[] {
   return entry.connections === undefined ? [] : [...entry.connections];
+}
+
+/** A wall-clock time (a token's) on the deadline clock, as seen now. */
+export function toDeadlineClock(
+  context: Pick<RegistryContext<TokenKey>, "scheduler" | "wallNow">,
+  wallTime: number,
+): number {
+  return wallTime + (context.scheduler.now() - context.wallNow());
+}
+
+/** A deadline-clock time on the wall clock, as seen now (for timestamps users see). */
+export function toWallClock(
+  context: Pick<RegistryContext<TokenKey>, "scheduler" | "wallNow">,
+  deadline: number,
+): number {
+  return deadline + (context.wallNow() - context.scheduler.now());
 }
 
 export function hasUsableToken(entry: Entry<TokenKey>, now: number): boolean {

@@ -9,7 +9,13 @@ import type { Observable } from "rxjs";
 import { AbortError } from "../errors/index.js";
 import { clampDelay } from "../operators/index.js";
 import { baseRefreshTime, forcedWindow } from "./refresh-policy.js";
-import { hasUsableToken, noop, type Entry, type RegistryContext } from "./registry-state.js";
+import {
+  hasUsableToken,
+  noop,
+  toDeadlineClock,
+  type Entry,
+  type RegistryContext,
+} from "./registry-state.js";
 import type {
   AcquiredToken,
   SharedTokenCache,
@@ -39,13 +45,12 @@ export interface SharedAcquisition<K extends TokenKey> {
   ): Promise<AcquiredToken>;
   /**
    * For a token {@link SharedAcquisition.acquire} read from the cache rather than acquired:
-   * when it leaves its usable life and whether it was already due for refresh when served (a
+   * when it leaves its usable life (on the deadline clock) and whether it was already due for refresh when served (a
    * cold start serves a usable stored token at once and refreshes it in the background, as
    * `get` does with a stale-but-usable token). `undefined` for a token acquired here.
    */
   servedFromCache(
     acquired: AcquiredToken,
-    now: number,
   ): { readonly usableUntil: number; readonly due: boolean } | undefined;
   /** Stops watching and forgets the tracked entries. */
   close(): void;
@@ -62,7 +67,9 @@ export function createSharedAcquisition<K extends TokenKey>(
   leasePollMs: number,
   adopt: (entry: Entry<K>, acquired: AcquiredToken, usableUntil: number) => void,
 ): SharedAcquisition<K> {
-  const { scheduler, policy, emit } = context;
+  // Shared entries are on the wall clock (every holder's own): they are compared with
+  // `wallNow()`; the entry's own deadlines with `scheduler.now()` (the deadline clock).
+  const { scheduler, wallNow, policy, emit } = context;
   /** Entries by shared-cache key, for updates written by other holders. */
   const bySharedKey = new Map<string, Entry<K>>();
   /**
@@ -149,9 +156,8 @@ export function createSharedAcquisition<K extends TokenKey>(
   function isServableWhileDue(
     entry: Entry<K>,
     shared: SharedTokenEntry | undefined,
-    now: number,
   ): shared is SharedTokenEntry {
-    return !hasUsableToken(entry, now) && isUsableShared(entry, shared, now);
+    return !hasUsableToken(entry, scheduler.now()) && isUsableShared(entry, shared, wallNow());
   }
 
   function servedFromShared(shared: SharedTokenEntry, due = false): AcquiredToken {
@@ -183,9 +189,13 @@ export function createSharedAcquisition<K extends TokenKey>(
         const entry = bySharedKey.get(key);
         // An acquisition in flight sees the update through `sharedUpdates` and ends itself.
         if (entry === undefined || entry.cycle !== undefined) return;
-        const now = scheduler.now();
+        const now = wallNow();
         if (!isFreshShared(entry, shared, now)) return;
-        adopt(entry, servedFromShared(shared), sharedUsableUntil(shared, now));
+        adopt(
+          entry,
+          servedFromShared(shared),
+          toDeadlineClock(context, sharedUsableUntil(shared, now)),
+        );
       },
       // A watch that ends is set up again by the next acquisition of a shared key. Only the
       // current watch can end (a replaced one was unsubscribed first), and one that ends
@@ -218,7 +228,7 @@ export function createSharedAcquisition<K extends TokenKey>(
     let wake: (() => void) | undefined;
     const subscription = sharedUpdates.subscribe(({ key, entry: shared }) => {
       if (key !== sharedKey) return;
-      const fresh = isFreshShared(entry, shared, scheduler.now());
+      const fresh = isFreshShared(entry, shared, wallNow());
       // A stale or unopenable write while the holder still works is not a reason to look
       // again (its release will be); anything else is.
       if (!fresh && shared !== undefined) return;
@@ -301,7 +311,7 @@ export function createSharedAcquisition<K extends TokenKey>(
       if (lease !== undefined) void lease.release().catch(noop);
       throw error;
     }
-    const now = scheduler.now();
+    const now = wallNow();
     // Written without jitter: every reader adds its own, so the fleet does not wake at once.
     const shared: SharedTokenEntry = {
       token: acquired.token,
@@ -356,8 +366,8 @@ export function createSharedAcquisition<K extends TokenKey>(
           return await acquireAndShare(entry, sharedKey, signal, undefined);
         }
         if (signal.aborted) throw aborted();
-        if (isFreshShared(entry, stored, scheduler.now())) return servedFromShared(stored);
-        if (isServableWhileDue(entry, stored, scheduler.now())) {
+        if (isFreshShared(entry, stored, wallNow())) return servedFromShared(stored);
+        if (isServableWhileDue(entry, stored)) {
           return servedFromShared(stored, true);
         }
         if (cache.lease === undefined) {
@@ -381,7 +391,7 @@ export function createSharedAcquisition<K extends TokenKey>(
           const wait = Math.min(ttl, leasePollMs, deadline() - scheduler.now());
           if (wait <= 0) return await acquireAndShare(entry, sharedKey, signal, undefined);
           const written = await update.within(wait);
-          if (written !== undefined && isFreshShared(entry, written, scheduler.now())) {
+          if (written !== undefined && isFreshShared(entry, written, wallNow())) {
             return servedFromShared(written);
           }
           continue;
@@ -392,7 +402,7 @@ export function createSharedAcquisition<K extends TokenKey>(
         } catch {
           again = undefined;
         }
-        if (isFreshShared(entry, again, scheduler.now())) {
+        if (isFreshShared(entry, again, wallNow())) {
           void lease.release().catch(noop);
           return servedFromShared(again);
         }
@@ -417,11 +427,14 @@ export function createSharedAcquisition<K extends TokenKey>(
       if (bySharedKey.get(sharedKey) === entry) bySharedKey.delete(sharedKey);
     },
     acquire: acquireShared,
-    servedFromCache(acquired, now) {
+    servedFromCache(acquired) {
       const served = fromShared.get(acquired);
       return served === undefined
         ? undefined
-        : { usableUntil: sharedUsableUntil(acquired, now), due: served.due };
+        : {
+            usableUntil: toDeadlineClock(context, sharedUsableUntil(acquired, wallNow())),
+            due: served.due,
+          };
     },
     close() {
       watching?.unsubscribe();

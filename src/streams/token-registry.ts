@@ -24,6 +24,7 @@ import {
   type RegistryContext,
   type SlottedKey,
 } from "./registry-state.js";
+import { engineClocks } from "./engine-clock.js";
 import { createSharedAcquisition } from "./shared-acquisition.js";
 import type {
   FailureClass,
@@ -88,7 +89,9 @@ export function createTokenRegistry<K extends TokenKey>(
   options: CreateTokenRegistryOptions<K>,
 ): TokenRegistry<K> {
   const { acquire, classify } = options;
-  const scheduler = options.scheduler ?? unrefScheduler;
+  // Deadlines on a monotonic clock in real time (a wall clock stepped back must not serve an
+  // expired token); token times stay on the wall clock.
+  const { scheduler, wallNow, now } = engineClocks(options.scheduler ?? unrefScheduler);
   const onEvent = options.onEvent;
   const onForget = options.onForget;
   const maxShortLived = options.maxShortLivedKeys ?? DEFAULT_MAX_SHORT_LIVED_KEYS;
@@ -126,6 +129,7 @@ export function createTokenRegistry<K extends TokenKey>(
       }
     },
     scheduler,
+    wallNow,
     random: options.random ?? Math.random,
     policy: resolveRefreshPolicy(options.policy),
     emit: (event: RegistryEvent): void => {
@@ -359,7 +363,7 @@ export function createTokenRegistry<K extends TokenKey>(
           entry !== undefined &&
           entry.owner === entries &&
           entry.resolved !== undefined &&
-          scheduler.now() < entry.refreshAt &&
+          now() < entry.refreshAt &&
           signal?.aborted !== true
         ) {
           return entry.resolved;

@@ -1,0 +1,81 @@
+/**
+ * The clock the registry keeps its deadlines on (expiry, refresh, the forced window, retry
+ * deadlines). In real time it is monotonic: `Date.now()` stepped back (an NTP step, a VM
+ * resumed from a snapshot) must not make an expired token look usable (issue #18). It also
+ * follows the wall clock forward, since a forward jump (a suspended machine that resumed:
+ * the monotonic clock did not count the suspension) means real time passed and tokens must
+ * be refreshed at once. Token times users see stay on the wall clock (epoch milliseconds).
+ * With a virtual-time scheduler, its `now()` is the clock and nothing is converted.
+ */
+import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription } from "rxjs";
+import { unrefScheduler } from "../operators/index.js";
+
+const perf = performance;
+const origin = perf.timeOrigin;
+/** How far ahead of the monotonic clock the wall clock has jumped so far (never decreases). */
+let forward = 0;
+
+/**
+ * Milliseconds on an epoch-like scale (it starts at the wall time of process start) that
+ * never go back and move with every forward jump of `Date.now()`.
+ *
+ * @example
+ * ```ts
+ * const deadline = monotonicNow() + 30_000; // still 30 s away after Date.now() steps back
+ * ```
+ */
+export function monotonicNow(): number {
+  const now = origin + perf.now() + forward;
+  const wall = Date.now();
+  if (wall <= now) return now;
+  forward += wall - now;
+  return wall;
+}
+
+/** A scheduler whose `now()` is another clock and whose timers are `base`'s (relative delays). */
+class ClockScheduler implements SchedulerLike {
+  constructor(
+    private readonly base: SchedulerLike,
+    readonly now: () => number,
+  ) {}
+
+  schedule<T>(
+    work: (this: SchedulerAction<T>, state?: T) => void,
+    delay?: number,
+    state?: T,
+  ): Subscription {
+    return this.base.schedule(work, delay, state);
+  }
+}
+
+/** The registry's two clocks. */
+export interface EngineClocks {
+  /** Timers of the registry's scheduler; `now()` is the deadline clock. */
+  readonly scheduler: SchedulerLike;
+  /** The clock token timestamps are on (`expiresOnTimestamp`, shared-cache entries). */
+  readonly wallNow: () => number;
+  /** `scheduler.now()` as a plain function, for the `get` fast path. */
+  readonly now: () => number;
+}
+
+/**
+ * The clocks of a registry on `scheduler`: for real time (`asyncScheduler`, `unrefScheduler`)
+ * deadlines on {@link monotonicNow} and token times on the wall clock; for any other
+ * scheduler (virtual time), its `now()` for both.
+ *
+ * @example
+ * ```ts
+ * const { scheduler, wallNow } = engineClocks(unrefScheduler);
+ * ```
+ */
+export function engineClocks(scheduler: SchedulerLike): EngineClocks {
+  if (scheduler !== unrefScheduler && scheduler !== asyncScheduler) {
+    const now = (): number => scheduler.now();
+    return { scheduler, wallNow: now, now };
+  }
+  return {
+    scheduler: new ClockScheduler(scheduler, monotonicNow),
+    wallNow: () => scheduler.now(),
+    now: monotonicNow,
+  };
+}
