@@ -8,6 +8,8 @@
  * With a virtual-time scheduler, its `now()` is the clock and nothing is converted.
  */
 import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription } from "rxjs";
+// rxjs's own clock of its async schedulers; TestScheduler.run() sets its delegate (virtual time).
+import { dateTimestampProvider } from "rxjs/internal/scheduler/dateTimestampProvider";
 import { unrefScheduler } from "../operators/index.js";
 
 const perf = performance;
@@ -59,9 +61,9 @@ export interface EngineClocks {
 }
 
 /**
- * The clocks of a registry on `scheduler`: for real time (`asyncScheduler`, `unrefScheduler`)
- * deadlines on {@link monotonicNow} and token times on the wall clock; for any other
- * scheduler (virtual time), its `now()` for both.
+ * The clocks of a registry on `scheduler`: for real time (`asyncScheduler`, `unrefScheduler`
+ * outside `TestScheduler.run()`) deadlines on {@link monotonicNow} and token times on the
+ * wall clock; for any other scheduler (virtual time), its `now()` for both.
  *
  * @example
  * ```ts
@@ -69,7 +71,11 @@ export interface EngineClocks {
  * ```
  */
 export function engineClocks(scheduler: SchedulerLike): EngineClocks {
-  if (scheduler !== unrefScheduler && scheduler !== asyncScheduler) {
+  // Inside TestScheduler.run() the async schedulers run on virtual time: their now() is it.
+  const realTime =
+    (scheduler === unrefScheduler || scheduler === asyncScheduler) &&
+    dateTimestampProvider.delegate === undefined;
+  if (!realTime) {
     const now = (): number => scheduler.now();
     return { scheduler, wallNow: now, now };
   }
