@@ -84,8 +84,9 @@ export interface ClientSecretCredentialOptions {
   readonly tokenStore?: TokenStore | undefined;
   /**
    * How long a `tokenStore` refresh lease lasts, so how long the fleet waits for a process
-   * that died while refreshing: about the request timeout plus a margin.
-   * @default 35_000
+   * that died while refreshing: longer than the worst acquisition (the authority metadata GET
+   * and the token POST, each up to the 30 s request timeout) plus a margin.
+   * @default 65_000
    */
   readonly tokenStoreLeaseMs?: number | undefined;
   /**

@@ -5,10 +5,13 @@ import { describeOpenFailure, type EntryCipher } from "./entry-cipher.js";
 import { TokenStoreUnavailableError } from "./errors.js";
 import {
   DELETE_AND_PUBLISH,
+  GET_WITH_TTL,
   RELEASE_IF_HOLDER,
   SET_AND_PUBLISH,
+  SKEW_TOLERANCE_MS,
   isUpdateMessage,
   loadRedis,
+  reanchored,
   type RedisClient,
   type UpdateMessage,
 } from "./redis-protocol.js";
@@ -25,7 +28,9 @@ export type { RedisTokenStoreOptions };
  * Redis, so a fleet makes one token request per key per refresh instead of one per process.
  *
  * - tokens: `<prefix>:v1:token:<store key>`, sealed by {@link createEntryCipher}, with `PX`
- *   expiry at the token's expiry, so Redis drops them by itself;
+ *   expiry at the token's expiry, so Redis drops them by itself; a write never replaces a
+ *   token that lives longer, and a read gives the remaining life Redis counts (`PTTL`), so a
+ *   reader whose clock lags the writer's never takes a token for longer-lived than it is;
  * - leases: `<prefix>:v1:lease:<store key>`, `SET … NX PX <ttl>` with a random holder token,
  *   released by a compare-and-delete script (the single-instance pattern of
  *   https://redis.io/docs/latest/develop/use/patterns/distributed-locks/), so the refresher
@@ -278,7 +283,18 @@ export async function createRedisTokenStore(
     }
   }
 
-  function open(key: string, sealed: string, where: string): TokenStoreEntry | undefined {
+  /**
+   * Opens a sealed entry. With `leftMs`, its remaining life as Redis (or the writer, at
+   * publication) counts it, the entry's times are moved onto this process's clock: a writer
+   * whose clock runs ahead of ours by more than the forced window would otherwise have us
+   * serve its token after it expired.
+   */
+  function open(
+    key: string,
+    sealed: string,
+    where: string,
+    leftMs?: number,
+  ): TokenStoreEntry | undefined {
     if (cipher === undefined) return undefined;
     const opened = cipher.open(key, sealed);
     if (!opened.ok) {
@@ -287,7 +303,17 @@ export async function createRedisTokenStore(
       );
       return undefined;
     }
-    return opened.entry.expiresOnTimestamp > now() ? opened.entry : undefined;
+    const at = now();
+    // Within a second of our clock (the same clock, a round trip late) the entry is kept as
+    // written; a larger difference is clock skew, far beyond a reply's latency.
+    const entry =
+      leftMs !== undefined &&
+      Number.isFinite(leftMs) &&
+      leftMs > 0 &&
+      Math.abs(at + leftMs - opened.entry.expiresOnTimestamp) > SKEW_TOLERANCE_MS
+        ? reanchored(opened.entry, at + leftMs)
+        : opened.entry;
+    return entry.expiresOnTimestamp > at ? entry : undefined;
   }
 
   // One SUBSCRIBE per store, shared by every watcher, dropped when the last one leaves.
@@ -312,7 +338,7 @@ export async function createRedisTokenStore(
       );
       return;
     }
-    const entry = open(parsed.k, parsed.v, "an update");
+    const entry = open(parsed.k, parsed.v, "an update", parsed.t);
     if (entry === undefined) return;
     updates.next({ key: parsed.k, entry });
   };
@@ -361,16 +387,19 @@ export async function createRedisTokenStore(
       // SUBSCRIBE slower than that is not waited for; the engine's poll covers the gap.
       const subscribing = subscribed;
       if (subscribing !== undefined) await settledWithin(subscribing, commandTimeoutMs);
-      const sealed = await run("read a token", () =>
-        client.sendCommand<string | null>(["GET", tokenKey(key)]),
+      const reply = await run("read a token", () =>
+        client.sendCommand<[string | null, number]>(["EVAL", GET_WITH_TTL, "1", tokenKey(key)]),
       );
-      return typeof sealed === "string" ? open(key, sealed, "the stored entry") : undefined;
+      const [sealed, left] = Array.isArray(reply) ? reply : [null, -2];
+      return typeof sealed === "string"
+        ? open(key, sealed, "the stored entry", Number(left))
+        : undefined;
     },
     async write(key, entry) {
       const ttl = Math.ceil(entry.expiresOnTimestamp - now());
       if (ttl <= 0) return store.delete(key);
       const sealed = (await readyOrUnavailable()).seal(key, entry);
-      const message = JSON.stringify({ k: key, v: sealed } satisfies UpdateMessage);
+      const message = JSON.stringify({ k: key, v: sealed, t: ttl } satisfies UpdateMessage);
       await run("write a token", () =>
         client.sendCommand([
           "EVAL",

@@ -51,8 +51,8 @@ export interface CreateTokenRegistryOptions<K extends TokenKey> extends TokenReg
   readonly maxShortLivedKeys?: number | undefined;
 }
 
-/** The default of {@link TokenRegistryOptions.leaseTtlMs}: the request timeout (30 s) plus a margin. */
-export const DEFAULT_LEASE_TTL_MS = 35_000;
+/** The default of {@link TokenRegistryOptions.leaseTtlMs}: two requests of up to 30 s each (metadata GET, token POST) plus a margin. */
+export const DEFAULT_LEASE_TTL_MS = 65_000;
 
 /** The default of {@link TokenRegistryOptions.leasePollMs}. */
 export const DEFAULT_LEASE_POLL_MS = 1_000;

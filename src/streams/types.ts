@@ -171,9 +171,11 @@ export interface TokenRegistryOptions<K extends TokenKey> {
   readonly sharedCache?: SharedTokenCache<K> | undefined;
   /**
    * How long a refresh lease on the shared cache lasts (and so how long the others wait for
-   * a holder that died): about the request timeout plus a margin. Never longer than the
-   * current token stays usable.
-   * @default 35_000
+   * a holder that died): longer than the worst acquisition, two requests (the authority
+   * metadata GET and the token POST) each up to the 30 s request timeout, plus a margin, so
+   * no second holder acquires while the first still may. Never longer than the current token
+   * stays usable.
+   * @default 65_000
    */
   readonly leaseTtlMs?: number | undefined;
   /**
