@@ -7,13 +7,8 @@
  * default lease; tokens live 1 h, refreshed at 55 min less jitter.
  */
 import { expect, it } from "vitest";
-import { createMemoryTokenStore } from "../../src/stores/index.js";
-import {
-  createTokenRegistry,
-  type SharedTokenCache,
-  type TokenKey,
-} from "../../src/streams/index.js";
-import { FakeSource, VirtualClock, classify } from "../streams/harness.js";
+import { createTokenRegistry, type TokenKey } from "../../src/streams/index.js";
+import { FakeSource, VirtualClock, classify, memorySharedCache } from "../streams/harness.js";
 
 const key: TokenKey = { id: "a" };
 const MINUTE = 60_000;
@@ -21,14 +16,7 @@ const MINUTE = 60_000;
 it("a refresh that takes 55 s (two slow requests) is not run a second time by another process", async () => {
   // Arrange: p0 refreshes first (at 52.5 min), p1 is due 3 s later (jitter 0.5 and 0.49).
   const clock = new VirtualClock();
-  const store = createMemoryTokenStore({ now: () => clock.now() });
-  const cache: SharedTokenCache<TokenKey> = {
-    keyOf: (k) => `store:${k.id}`,
-    read: (k) => store.read(k),
-    write: (k, entry) => store.write(k, entry),
-    lease: (k, ttlMs) => store.lease!(k, ttlMs),
-    watch: () => store.watch!(),
-  };
+  const cache = memorySharedCache(clock);
   const processes = [0.5, 0.49].map((jitter, index) => {
     const source = new FakeSource(clock);
     const registry = createTokenRegistry<TokenKey>({

@@ -9,31 +9,17 @@
  * Two registries stand for two processes of a fleet on one in-memory store (the store's
  * clock is the virtual one). Requests take 100 ms; the lease lasts 10 minutes.
  */
-import { EMPTY } from "rxjs";
 import { expect, it } from "vitest";
-import { createMemoryTokenStore } from "../../src/stores/index.js";
-import {
-  createTokenRegistry,
-  type SharedTokenCache,
-  type TokenKey,
-  type TokenRegistry,
-} from "../../src/streams/index.js";
-import { FakeSource, VirtualClock, classify } from "../streams/harness.js";
+import { createTokenRegistry, type TokenKey, type TokenRegistry } from "../../src/streams/index.js";
+import { FakeSource, VirtualClock, classify, memorySharedCache } from "../streams/harness.js";
 
 const key: TokenKey = { id: "a" };
 const LEASE_MS = 600_000;
 
 function fleet(options: { readonly watch: boolean; readonly leasePollMs: number }) {
   const clock = new VirtualClock();
-  const store = createMemoryTokenStore({ now: () => clock.now() });
-  const cache: SharedTokenCache<TokenKey> = {
-    keyOf: (k) => `store:${k.id}`,
-    read: (k) => store.read(k),
-    write: (k, entry) => store.write(k, entry),
-    lease: (k, ttlMs) => store.lease!(k, ttlMs),
-    // Without a watch, no update reaches the registry, as when it was lost on the way.
-    watch: () => (options.watch ? store.watch!() : EMPTY),
-  };
+  // Without a watch, no update reaches the registry, as when it was lost on the way.
+  const cache = memorySharedCache(clock, { watch: options.watch });
   const processes = ["p0", "p1"].map((name) => {
     const source = new FakeSource(clock);
     const registry: TokenRegistry<TokenKey> = createTokenRegistry<TokenKey>({

@@ -3,8 +3,9 @@
  * at a time and lets pending Promise callbacks settle between actions, and a fake token
  * source whose responses resolve from scheduled virtual-time actions.
  */
-import { Subscription, type SchedulerAction, type SchedulerLike } from "rxjs";
-import type { AcquiredToken, TokenKey } from "../../src/streams/index.js";
+import { EMPTY, Subscription, type SchedulerAction, type SchedulerLike } from "rxjs";
+import { createMemoryTokenStore } from "../../src/stores/index.js";
+import type { AcquiredToken, SharedTokenCache, TokenKey } from "../../src/streams/index.js";
 
 /** Lets every queued Promise callback run (setImmediate runs after the microtask queue). */
 export const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -205,4 +206,23 @@ export class FakeSource<K extends TokenKey = TokenKey> {
     for (const n of this.inFlight.values()) sum += n;
     return sum;
   }
+}
+
+/**
+ * A shared cache on one in-memory store on `clock` (entries and leases expire on it), for
+ * registries standing for the processes of a fleet. `watch: false` delivers no update, as
+ * when every one was lost on the way.
+ */
+export function memorySharedCache(
+  clock: VirtualClock,
+  options: { readonly watch?: boolean } = {},
+): SharedTokenCache<TokenKey> {
+  const store = createMemoryTokenStore({ now: () => clock.now() });
+  return {
+    keyOf: (k) => `store:${k.id}`,
+    read: (k) => store.read(k),
+    write: (k, entry) => store.write(k, entry),
+    lease: (k, ttlMs) => store.lease!(k, ttlMs),
+    watch: () => (options.watch === false ? EMPTY : store.watch!()),
+  };
 }
