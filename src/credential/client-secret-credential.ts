@@ -141,7 +141,16 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     this.#keyTenant = tenantId.toLowerCase();
     this.#allowedTenants = validateAllowedTenants(options.additionallyAllowedTenants);
     const scheduler = options.scheduler ?? unrefScheduler;
-    this.#secrets = createSecretSource(clientSecret, { scheduler, timeoutMs: secretTimeoutMs });
+    this.#secrets = createSecretSource(clientSecret, {
+      scheduler,
+      timeoutMs: secretTimeoutMs,
+      // A refused secret's back-off ends with a new one: keys still holding a token whose
+      // refresh was refused are refreshed at once with it (issue #13), not after 60 s.
+      // (The registry is not there yet if the Observable rotates while being subscribed.)
+      onRotate: () => {
+        this.#registry?.retryRefused();
+      },
+    });
     this.#ownedStore =
       persistence?.enabled === true
         ? openPersistentCache({

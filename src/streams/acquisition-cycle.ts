@@ -227,6 +227,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
     entry.refreshAt = refreshAt;
     entry.usableUntil = usableUntil;
     entry.blockedUntil = Number.NEGATIVE_INFINITY;
+    entry.refused = false;
     return token;
   }
 
@@ -267,6 +268,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
       });
       endCycle(entry, cycle);
       entry.blockedUntil = retryAt;
+      entry.refused = !failure.transient;
       cycle.resolve(entry.token as AccessToken);
       scheduleRefresh(entry);
       return;

@@ -54,6 +54,12 @@ export interface Entry<K extends TokenKey> {
   usableUntil: number;
   /** After a failure while a usable token is served, no new attempt before this time. */
   blockedUntil: number;
+  /**
+   * Whether `blockedUntil` is the back-off after a permanent refusal (a wrong or expired
+   * secret, say), which a change of the acquirer's input can end early: see
+   * {@link TokenRegistry.retryRefused}.
+   */
+  refused: boolean;
   cycle: Cycle | undefined;
   /**
    * The stream subscribers of this key, created with the first one: most keys are only ever
@@ -103,6 +109,7 @@ export function newEntry<K extends TokenKey>(
     refreshAt: Number.POSITIVE_INFINITY,
     usableUntil: Number.NEGATIVE_INFINITY,
     blockedUntil: Number.NEGATIVE_INFINITY,
+    refused: false,
     cycle: undefined,
     connections: undefined,
     refreshTimer: undefined,

@@ -407,6 +407,21 @@ export function createTokenRegistry<K extends TokenKey>(
       );
     },
 
+    retryRefused() {
+      if (closed) return 0;
+      let unblocked = 0;
+      for (const entry of entries.values()) {
+        if (!entry.refused) continue;
+        entry.refused = false;
+        entry.blockedUntil = Number.NEGATIVE_INFINITY;
+        unblocked += 1;
+        // Starts the refresh at once when the key has subscribers and is due; `get` callers
+        // start it on their next call (the key is due again).
+        cycles.scheduleRefresh(entry);
+      }
+      return unblocked;
+    },
+
     close() {
       if (closed) return Promise.resolve();
       closed = true;

@@ -87,6 +87,19 @@ export interface TokenRegistry<K extends TokenKey> {
   stream(key: K): Observable<AccessToken>;
   /** The `getToken` path: a fresh cached token without any subscription or timer. */
   get(key: K, options?: { readonly signal?: AbortSignal | undefined }): Promise<AccessToken>;
+  /**
+   * Ends the back-off after permanent refusals: every key that holds a usable token whose
+   * last refresh was refused permanently (for `ClientSecretCredential`, `invalid_client`) is
+   * due again at once: refreshed now when it has subscribers, on the next `get` otherwise.
+   * For when what was refused has changed (a new client secret arrived); transient failures
+   * keep their schedule. Returns how many keys were unblocked.
+   *
+   * @example
+   * ```ts
+   * secret$.subscribe(() => registry.retryRefused());
+   * ```
+   */
+  retryRefused(): number;
   /** Completes every stream, cancels in-flight requests, forgets tokens. Idempotent. */
   close(): Promise<void>;
 }

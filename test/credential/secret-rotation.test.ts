@@ -248,6 +248,32 @@ describe("a secret Observable (virtual time, real emulator)", () => {
     }
   });
 
+  it("a wrong new secret while a token is held, then the right one: the back-off ends with it, the token is refreshed at once", async () => {
+    const t = await setUp("good-secret-kkkk");
+    try {
+      t.secret$.next("wrong-secret-llll");
+      advanceTo(t.scheduler, 1_800_000);
+      await settle(() => t.count().refused === 1 && !t.inFlight(), "the refused refresh");
+      // Inside the 60 s back-off (the clock stays at 1_800_000, the next try would be at
+      // 1_860_000): the corrected secret is mounted and arrives.
+      emulator.addClientSecret(t.clientId, "right-secret-mmmm");
+      t.secret$.next("right-secret-mmmm");
+      await settle(() => t.tokens.length === 2, "the token for the right secret");
+
+      expect(t.scheduler.now()).toBe(1_800_000);
+      expect(t.count()).toEqual({ refused: 1, ok: 2, all: 3 });
+      expect(t.errors).toEqual([]);
+      expect(t.tokens[1]?.expiresOnTimestamp).toBe(1_800_000 + 3_600_000);
+      // getToken serves the new token too, with no further request.
+      await expect(t.credential.getToken(scope)).resolves.toMatchObject({
+        token: t.tokens[1]?.token,
+      });
+      expect(t.count().all).toBe(3);
+    } finally {
+      await t.close();
+    }
+  });
+
   it("a wrong new secret with no token: one refused request and a typed error, no retry; the next good secret is used at once", async () => {
     const t = await setUp("good-secret-iiii", { subscribe: false });
     try {
