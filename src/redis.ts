@@ -21,6 +21,7 @@
  */
 export { createRedisTokenStore } from "./stores/redis-store.js";
 export type { RedisTokenStore, RedisTokenStoreOptions } from "./stores/redis-store.js";
+export type { RedisTlsOptions } from "./stores/redis-connection.js";
 export { REDIS_SCOPE, redisCredentials } from "./adapters/redis-credentials.js";
 export type {
   RedisBasicAuth,

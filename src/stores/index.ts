@@ -20,5 +20,6 @@ export { createMemoryTokenStore } from "./memory-store.js";
 export type { MemoryTokenStoreOptions } from "./memory-store.js";
 export { createRedisTokenStore } from "./redis-store.js";
 export type { RedisTokenStore, RedisTokenStoreOptions } from "./redis-store.js";
+export type { RedisTlsOptions } from "./redis-connection.js";
 export { credentialIdOf, partitionOf, STORE_VERSION, storeKeyOf } from "./store-key.js";
 export type { StoreKeyFields, StorePartition } from "./store-key.js";

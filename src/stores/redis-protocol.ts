@@ -9,32 +9,114 @@ import type { TokenStoreEntry } from "./token-store.js";
 export type RedisModule = typeof Redis;
 export type RedisClient = ReturnType<RedisModule["createClient"]>;
 
-// A write never replaces a token that lives longer (an older token written late, by a holder
-// whose request was slow, must not overwrite a newer one): the remaining lives are compared
-// in Redis, atomically with the SET, on Redis's own clock (the sealed value is opaque here).
-export const SET_AND_PUBLISH = `
+/** `PUBLISH` on one node; `SPUBLISH` on a cluster, to a channel in the slot of the keys. */
+export type PublishCommand = "PUBLISH" | "SPUBLISH";
+
+/** The Lua scripts that change a key and announce it in one step, for one publish command. */
+export interface StoreScripts {
+  readonly setAndPublish: string;
+  readonly getWithTtl: string;
+  readonly deleteAndPublish: string;
+  readonly releaseIfHolder: string;
+}
+
+/**
+ * The scripts, publishing with `publish`. On a cluster a script may touch only keys of one
+ * slot, and `SPUBLISH` from a script only a channel of that slot too: the key layout
+ * ({@link keyLayout}) gives a key's token, lease and update channel one hash tag.
+ */
+export function storeScripts(publish: PublishCommand): StoreScripts {
+  return {
+    // A write never replaces a token that lives longer (an older token written late, by a
+    // holder whose request was slow, must not overwrite a newer one): the remaining lives are
+    // compared in Redis, atomically with the SET, on Redis's own clock (the sealed value is
+    // opaque here).
+    setAndPublish: `
 if redis.call('PTTL', KEYS[1]) > tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return 1`;
-// The entry and its remaining life on Redis's clock (PTTL), which no holder's clock skews.
-export const GET_WITH_TTL = `
-return { redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]) }`;
-export const DELETE_AND_PUBLISH = `
+redis.call('${publish}', ARGV[3], ARGV[4])
+return 1`,
+    // The entry and its remaining life on Redis's clock (PTTL), which no holder's clock skews.
+    getWithTtl: `
+return { redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]) }`,
+    deleteAndPublish: `
 redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return 1`;
-// A release is announced (atomically with the delete) so a process waiting for the holder's
-// token looks again at once: a holder whose caller aborted, or that closed during a rolling
-// deploy, gives the lease back without a token, and the waiters would otherwise sleep until
-// their own deadline (20 s, issue #18).
-export const RELEASE_IF_HOLDER = `
+redis.call('${publish}', ARGV[1], ARGV[2])
+return 1`,
+    // A release is announced (atomically with the delete) so a process waiting for the
+    // holder's token looks again at once: a holder whose caller aborted, or that closed during
+    // a rolling deploy, gives the lease back without a token, and the waiters would otherwise
+    // sleep until their own deadline (20 s, issue #18).
+    releaseIfHolder: `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  redis.call('${publish}', ARGV[2], ARGV[3])
   return 1
 end
-return 0`;
+return 0`,
+  };
+}
+
+/**
+ * Update channels per credential on a cluster. Each is one slot (its hash tag), shared with
+ * the keys of the store keys that hash to it: few enough that every process subscribes to
+ * all of them (node-redis holds one subscriber connection per master that owns any), enough
+ * that one credential's keys spread over the masters.
+ */
+export const SLOT_GROUPS = 16;
+
+/** Where a store's keys and channels live in Redis. */
+export interface KeyLayout {
+  readonly tokenKey: (key: string) => string;
+  readonly leaseKey: (key: string) => string;
+  /** The channel a change of `key` is published on. */
+  readonly channelOf: (key: string) => string;
+  /** Every channel a watcher subscribes to. */
+  readonly channels: readonly string[];
+}
+
+/** FNV-1a (32 bit) of `text`: a stable, even spread of store keys over slot groups. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
+}
+
+/**
+ * The key layout. One node: `<prefix>:token:<key>`, `<prefix>:lease:<key>` and one channel
+ * per credential, `<prefix>:updates:<credential id>` (as before clusters were supported, so a
+ * rolling upgrade keeps sharing). A cluster: the key's slot group `g` gives the hash tag
+ * `{<credential id>:<g>}` to its token, its lease and its group's channel,
+ * `<prefix>:{<credential id>:<g>}:updates`, so each script runs on one node and publishes
+ * there; a watcher subscribes to the {@link SLOT_GROUPS} channels with `SSUBSCRIBE`.
+ *
+ * Sharded pub/sub rather than `PUBLISH`, which a cluster also carries to every node: a classic
+ * message crosses the cluster bus to every node (load that grows with the cluster), and its
+ * subscriber hangs on one node, while a sharded channel lives on the master of its slot, whose
+ * replica takes it over in a failover (node-redis subscribes again there).
+ */
+export function keyLayout(prefix: string, credentialId: string, cluster: boolean): KeyLayout {
+  if (!cluster) {
+    const channel = `${prefix}:updates:${credentialId}`;
+    return {
+      tokenKey: (key) => `${prefix}:token:${key}`,
+      leaseKey: (key) => `${prefix}:lease:${key}`,
+      channelOf: () => channel,
+      channels: [channel],
+    };
+  }
+  const tag = (group: number): string => `{${credentialId}:${group}}`;
+  const tagOf = (key: string): string => tag(fnv1a(key) % SLOT_GROUPS);
+  return {
+    tokenKey: (key) => `${prefix}:${tagOf(key)}:token:${key}`,
+    leaseKey: (key) => `${prefix}:${tagOf(key)}:lease:${key}`,
+    channelOf: (key) => `${prefix}:${tagOf(key)}:updates`,
+    channels: Array.from({ length: SLOT_GROUPS }, (_, group) => `${prefix}:${tag(group)}:updates`),
+  };
+}
 
 /**
  * What the update channel carries: `v` the sealed entry, `null` for a delete; `r: 1` (with

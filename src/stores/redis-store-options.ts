@@ -2,6 +2,7 @@
  * The options of `createRedisTokenStore`, each with its default.
  */
 import type * as Redis from "redis";
+import type { RedisTlsOptions } from "./redis-connection.js";
 import type { StoreSecret } from "./store-secret.js";
 import type { StoreLogger } from "./token-store.js";
 
@@ -17,10 +18,47 @@ export interface RedisTokenStoreOptions {
   /** Names this credential's update channel: `credentialIdOf({ authorityHost, clientId })`. */
   readonly credentialId: string;
   /**
-   * The Redis URL (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS).
-   * @default "redis://127.0.0.1:6379"
+   * The Redis URL (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS). Give
+   * either `url` or `cluster`, not both.
+   * @default "redis://127.0.0.1:6379" (when `cluster` is not given either)
    */
   readonly url?: string | undefined;
+  /**
+   * A Redis Cluster (self-hosted Redis or Valkey cluster, Azure Cache for Redis with
+   * clustering, Azure Managed Redis with the OSS cluster policy): node-redis `createCluster`
+   * options, at least `rootNodes: [{ url }]`. The store sets, over what is given here, what it
+   * needs on every node connection (`defaults`: no offline queue, a bounded command queue,
+   * `connectTimeoutMs`, `reconnect`, `credentials`, `tls`) and `commandOptions.timeout`;
+   * the user, password and TLS of the first root node's URL apply to every node (node-redis
+   * takes them from `defaults` only). `topologyRefreshOnReconnectionAttemptStrategy`
+   * defaults to 1 s here (node-redis: 5 s): how soon a dead master's replica is found.
+   *
+   * Keys and update channels are laid out for slots: a key's token and lease share a hash
+   * tag with its update channel (one of 16 per credential, `SSUBSCRIBE`/`SPUBLISH`), so every
+   * script runs on one node. Sharded pub/sub needs Redis 7 or later (any Valkey).
+   * @default undefined (one node, at `url`)
+   * @example
+   * ```ts
+   * const store = await createRedisTokenStore({
+   *   cluster: { rootNodes: [{ url: "rediss://user:password@redis-0.internal:6379" }] },
+   *   tls: { ca: readFileSync("ca.pem") },
+   *   clientSecret,
+   *   credentialId: credentialIdOf({ authorityHost, clientId }),
+   * });
+   * ```
+   */
+  readonly cluster?: Redis.RedisClusterOptions<Redis.RedisModules> | undefined;
+  /**
+   * TLS settings for `rediss://` (on a cluster, for every node): the CA that signed the
+   * server's certificate when it is not in Node's trust store, a client certificate, the
+   * server name to check. Requires a `rediss://` URL.
+   * @default undefined (Node's trusted CAs; TLS only with `rediss://`)
+   * @example
+   * ```ts
+   * const tls = { ca: readFileSync("/etc/redis/ca.pem") };
+   * ```
+   */
+  readonly tls?: RedisTlsOptions | undefined;
   /**
    * Prefix of every key and channel, to share one Redis with other applications.
    * @default "rx-identity"

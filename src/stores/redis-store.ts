@@ -1,18 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { Observable, Subject, filter, share } from "rxjs";
 import { backoffDelay } from "../operators/backoff-delay.js";
+import { commandDeadline, settledWithin } from "./command-deadline.js";
 import { describeOpenFailure, type EntryCipher } from "./entry-cipher.js";
 import { TokenStoreUnavailableError } from "./errors.js";
 import {
-  DELETE_AND_PUBLISH,
-  GET_WITH_TTL,
-  RELEASE_IF_HOLDER,
-  SET_AND_PUBLISH,
+  openRedisConnection,
+  type RedisConnectionSettings,
+  type RedisSubscription,
+} from "./redis-connection.js";
+import {
   SKEW_TOLERANCE_MS,
   isUpdateMessage,
-  loadRedis,
+  keyLayout,
   reanchored,
-  type RedisClient,
+  storeScripts,
   type UpdateMessage,
 } from "./redis-protocol.js";
 import { defaultStoreLogger, shortKey } from "./logger.js";
@@ -75,17 +77,30 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return value;
 }
 
-/** Resolves when `promise` settles or after `ms`, whichever is first (an unref'd timer). */
-function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    timer.unref();
-    const done = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    promise.then(done, done);
-  });
+/** Where to connect: exactly one of `url` and `cluster`, checked before any connection. */
+function targetOf(options: RedisTokenStoreOptions): RedisConnectionSettings["target"] {
+  const { url, cluster, tls } = options;
+  if (url !== undefined && cluster !== undefined) {
+    throw new TypeError(
+      "Expected either `url` (one Redis) or `cluster` (a Redis Cluster), not both.",
+    );
+  }
+  if (cluster === undefined) {
+    const target = url ?? "redis://127.0.0.1:6379";
+    if (tls !== undefined && !target.startsWith("rediss:")) {
+      throw new TypeError(
+        "Expected a `rediss://` URL with `tls`: the connection would not use TLS.",
+      );
+    }
+    return { url: target };
+  }
+  const roots = (cluster as { rootNodes?: unknown }).rootNodes;
+  if (!Array.isArray(roots) || roots.length === 0) {
+    throw new TypeError(
+      'Expected `cluster.rootNodes` to list at least one node, such as [{ url: "redis://10.0.0.1:6379" }].',
+    );
+  }
+  return { cluster };
 }
 
 function describe(error: unknown): string {
@@ -115,6 +130,7 @@ export async function createRedisTokenStore(
   const connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs, 1_000);
   const baseDelayMs = positive("reconnect.baseDelayMs", options.reconnect?.baseDelayMs, 50);
   const maxDelayMs = positive("reconnect.maxDelayMs", options.reconnect?.maxDelayMs, 2_000);
+  const target = targetOf(options);
   if (options.credentialId.length === 0) {
     throw new TypeError(
       "Expected `credentialId` to be credentialIdOf({ authorityHost, clientId }).",
@@ -134,28 +150,25 @@ export async function createRedisTokenStore(
   void cipherReady().catch(() => undefined);
   const random = options.random ?? Math.random;
   const prefix = `${options.keyPrefix ?? "rx-identity"}:v${STORE_VERSION}`;
-  const channel = `${prefix}:updates:${options.credentialId}`;
-  const tokenKey = (key: string): string => `${prefix}:token:${key}`;
-  const leaseKey = (key: string): string => `${prefix}:lease:${key}`;
 
-  const { createClient } = await loadRedis();
-  const client: RedisClient = createClient({
-    url: options.url ?? "redis://127.0.0.1:6379",
-    ...(options.credentials === undefined ? {} : { credentialsProvider: options.credentials }),
-    // Fail at once while disconnected instead of queueing: the caller has a better plan.
-    disableOfflineQueue: true,
-    // Bounds what piles up behind a frozen Redis; beyond it commands fail at once.
-    commandsQueueMaxLength: 1_000,
-    commandOptions: { timeout: commandTimeoutMs },
-    socket: {
-      connectTimeout: connectTimeoutMs,
-      // The library's one backoff formula, as the engine and `retryWithBackoff` use it.
-      reconnectStrategy: (retries: number) =>
-        Math.round(
-          backoffDelay({ attempt: retries, baseMs: baseDelayMs, capMs: maxDelayMs, random }),
-        ),
-    },
+  const connection = await openRedisConnection({
+    target,
+    tls: options.tls,
+    credentials: options.credentials,
+    commandTimeoutMs,
+    connectTimeoutMs,
+    // The library's one backoff formula, as the engine and `retryWithBackoff` use it.
+    reconnectStrategy: (retries: number) =>
+      Math.round(
+        backoffDelay({ attempt: retries, baseMs: baseDelayMs, capMs: maxDelayMs, random }),
+      ),
   });
+  const { tokenKey, leaseKey, channelOf, channels } = keyLayout(
+    prefix,
+    options.credentialId,
+    connection.cluster,
+  );
+  const scripts = storeScripts(connection.publish);
 
   let available = false;
   let everUp = false;
@@ -163,28 +176,34 @@ export async function createRedisTokenStore(
   /** Settles on the first `ready`: commands sent while the first connection is still being made wait for it. */
   let firstReady!: () => void;
   const firstConnection = new Promise<void>((resolve) => (firstReady = resolve));
+  let toldWhyNotConnected = false;
   const markDown = (reason: string): void => {
     if (available) {
       logger.warning(
         `rx-identity Redis token store unavailable (${reason}); processes acquire tokens on their own until it returns.`,
       );
+    } else if (!everUp && !toldWhyNotConnected) {
+      // A store that never connected says why once (a CA not trusted, a wrong password),
+      // rather than only that it is not connected.
+      toldWhyNotConnected = true;
+      logger.warning(`rx-identity Redis token store cannot connect (${reason}).`);
     }
     available = false;
   };
   // node-redis emits "error" for every failed (re)connect; an unhandled "error" event
   // would crash the process.
-  client.on("error", (error: unknown) => markDown(describe(error)));
+  connection.onError((error: unknown) => markDown(describe(error)));
   const markUp = (): void => {
     if (everUp && !available) logger.info("rx-identity Redis token store available again.");
     everUp = true;
     available = true;
   };
-  client.on("ready", () => {
+  connection.onReady(() => {
     firstReady();
     markUp();
   });
 
-  const connecting = client.connect().catch((error: unknown) => {
+  const connecting = connection.connect().catch((error: unknown) => {
     if (!closed)
       logger.warning(`rx-identity Redis token store gave up connecting: ${describe(error)}`);
   });
@@ -202,56 +221,9 @@ export async function createRedisTokenStore(
     );
   }
 
-  // node-redis's own `timeout` command option stops counting once a command is written
-  // ("Timeout only works while the command is still pending to be sent", redis/node-redis
-  // PR #3008), so a frozen or overloaded Redis would hold the caller forever: race each
-  // command against our own deadline. A late reply is simply dropped.
-  //
-  // The deadline rejects from a `setImmediate` queued when its timer fires, not from the timer
-  // itself. Node runs due timers before it reads sockets in each turn of the event loop, so in
-  // a busy process (every timer late by more than the deadline: a fleet process starting 100
-  // token streams on a loaded machine) a bare timer would beat a reply already waiting in the
-  // socket, report Redis unavailable, and send every key to Entra ID on its own, which loads
-  // the machine further. `setImmediate` runs after this turn's socket reads, so a reply that
-  // has arrived wins, and only a Redis that truly did not answer in time is reported.
-  // Likewise, time this process spent blocked (the timer firing late) is given back once more,
-  // up to 4 × `commandTimeoutMs` in all: the command gets `commandTimeoutMs` of time in which
-  // this process could have read a reply, whatever else kept it busy.
-  function deadline(what: string): { promise: Promise<never>; clear: () => void } {
-    let timer: NodeJS.Timeout | undefined;
-    let immediate: NodeJS.Immediate | undefined;
-    const started = performance.now();
-    const promise = new Promise<never>((_, reject) => {
-      const arm = (delay: number): void => {
-        const armedAt = performance.now();
-        timer = setTimeout(() => {
-          const now = performance.now();
-          const late = now - armedAt - delay;
-          const left = 4 * commandTimeoutMs - (now - started);
-          if (late > commandTimeoutMs / 10 && left > 0) {
-            arm(Math.min(late, left));
-            return;
-          }
-          immediate = setImmediate(() =>
-            reject(new Error(`no reply to ${what} within ${commandTimeoutMs} ms`)),
-          );
-        }, delay);
-        timer.unref();
-      };
-      arm(commandTimeoutMs);
-    });
-    return {
-      promise,
-      clear: () => {
-        clearTimeout(timer);
-        if (immediate !== undefined) clearImmediate(immediate);
-      },
-    };
-  }
-
   async function run<T>(what: string, command: () => Promise<T>): Promise<T> {
     if (closed) throw new Error("The token store is closed; create a new store to keep using it.");
-    const limit = deadline(what);
+    const limit = commandDeadline(what, commandTimeoutMs);
     try {
       // A process that asks for tokens as soon as it starts (its store returned while still
       // connecting, after `connectTimeoutMs`) waits for the first connection within the same
@@ -317,7 +289,7 @@ export async function createRedisTokenStore(
   }
 
   // One SUBSCRIBE per store, shared by every watcher, dropped when the last one leaves.
-  let subscriber: RedisClient | undefined;
+  let subscriber: RedisSubscription | undefined;
   const updates = new Subject<TokenStoreUpdate>();
   const onMessage = (message: string): void => {
     let parsed: unknown;
@@ -352,17 +324,12 @@ export async function createRedisTokenStore(
       observer.complete();
       return undefined;
     }
-    // The subscriber queues SUBSCRIBE while offline and node-redis re-subscribes after a
-    // reconnect; updates published while it was away are lost, which is why the engine
-    // still reads the store before acquiring.
-    const sub = client.duplicate({ disableOfflineQueue: false, commandOptions: {} });
+    // Updates published while the subscriber was away (a reconnect, a failover) are lost,
+    // which is why the engine still reads the store before acquiring.
+    const sub = connection.subscribe(channels, onMessage);
     subscriber = sub;
-    sub.on("error", () => undefined); // the command client already reports outages
     const subscription = updates.subscribe(observer);
-    const active = sub
-      .connect()
-      .then(() => sub.subscribe(channel, onMessage))
-      .catch(() => undefined);
+    const active = sub.active;
     subscribed = active;
     void active.then(() => {
       if (subscribed === active) subscribed = undefined;
@@ -371,8 +338,7 @@ export async function createRedisTokenStore(
       subscription.unsubscribe();
       if (subscribed === active) subscribed = undefined;
       if (subscriber === sub) subscriber = undefined;
-      if (sub.isReady) void sub.close().catch(() => sub.destroy());
-      else if (sub.isOpen) sub.destroy();
+      sub.close();
     };
   }).pipe(share({ resetOnRefCountZero: true, resetOnComplete: true, resetOnError: true }));
 
@@ -388,7 +354,12 @@ export async function createRedisTokenStore(
       const subscribing = subscribed;
       if (subscribing !== undefined) await settledWithin(subscribing, commandTimeoutMs);
       const reply = await run("read a token", () =>
-        client.sendCommand<[string | null, number]>(["EVAL", GET_WITH_TTL, "1", tokenKey(key)]),
+        connection.send<[string | null, number]>(tokenKey(key), [
+          "EVAL",
+          scripts.getWithTtl,
+          "1",
+          tokenKey(key),
+        ]),
       );
       const [sealed, left] = Array.isArray(reply) ? reply : [null, -2];
       return typeof sealed === "string"
@@ -401,14 +372,14 @@ export async function createRedisTokenStore(
       const sealed = (await readyOrUnavailable()).seal(key, entry);
       const message = JSON.stringify({ k: key, v: sealed, t: ttl } satisfies UpdateMessage);
       await run("write a token", () =>
-        client.sendCommand([
+        connection.send(tokenKey(key), [
           "EVAL",
-          SET_AND_PUBLISH,
+          scripts.setAndPublish,
           "1",
           tokenKey(key),
           sealed,
           String(ttl),
-          channel,
+          channelOf(key),
           message,
         ]),
       );
@@ -416,7 +387,14 @@ export async function createRedisTokenStore(
     async delete(key) {
       const message = JSON.stringify({ k: key, v: null } satisfies UpdateMessage);
       await run("delete a token", () =>
-        client.sendCommand(["EVAL", DELETE_AND_PUBLISH, "1", tokenKey(key), channel, message]),
+        connection.send(tokenKey(key), [
+          "EVAL",
+          scripts.deleteAndPublish,
+          "1",
+          tokenKey(key),
+          channelOf(key),
+          message,
+        ]),
       );
     },
     watch(key?: string) {
@@ -428,7 +406,7 @@ export async function createRedisTokenStore(
       }
       const holder = randomUUID();
       const reply = await run("take a lease", () =>
-        client.sendCommand<string | null>([
+        connection.send<string | null>(leaseKey(key), [
           "SET",
           leaseKey(key),
           holder,
@@ -446,13 +424,13 @@ export async function createRedisTokenStore(
           try {
             const message = JSON.stringify({ k: key, v: null, r: 1 } satisfies UpdateMessage);
             await run("release a lease", () =>
-              client.sendCommand([
+              connection.send(leaseKey(key), [
                 "EVAL",
-                RELEASE_IF_HOLDER,
+                scripts.releaseIfHolder,
                 "1",
                 leaseKey(key),
                 holder,
-                channel,
+                channelOf(key),
                 message,
               ]),
             );
@@ -470,15 +448,9 @@ export async function createRedisTokenStore(
       closed = true;
       ciphers.close();
       updates.complete();
-      const clients = [client, subscriber];
+      subscriber?.close();
       subscriber = undefined;
-      await Promise.all(
-        clients.map(async (c) => {
-          if (c === undefined) return;
-          if (c.isReady) await c.close().catch(() => c.destroy());
-          else if (c.isOpen) c.destroy();
-        }),
-      );
+      await connection.close();
       await connecting;
     },
   };
