@@ -17,7 +17,7 @@ import { createServer } from "node:net";
 /** A running (or, after {@link RunningRedis.kill}, stopped) Redis on a fixed port. */
 export interface RunningRedis {
   readonly port: number;
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>` (`rediss://` with TLS) */
   readonly url: string;
   /** Kills the server at once (SIGKILL), as a crash would. The port stays reserved for {@link restart}. */
   kill(): Promise<void>;
@@ -60,17 +60,42 @@ process.stdin.on("error", () => {});
 process.stdin.resume();
 `;
 
+/** PEM files for a TLS-only server (`--tls-port`, no plain port). */
+export interface RedisTlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+}
+
 async function launch(
   port: number,
   startTimeoutMs: number,
   args: readonly string[],
+  tls: RedisTlsFiles | undefined,
 ): Promise<ChildProcess> {
   installExitHook();
+  const listen =
+    tls === undefined
+      ? ["--port", String(port)]
+      : [
+          "--port",
+          "0",
+          "--tls-port",
+          String(port),
+          "--tls-cert-file",
+          tls.certFile,
+          "--tls-key-file",
+          tls.keyFile,
+          "--tls-ca-cert-file",
+          tls.caFile,
+          // Server authentication only: clients show no certificate (as with Azure).
+          "--tls-auth-clients",
+          "no",
+        ];
   const server = spawn(
     "redis-server",
     [
-      "--port",
-      String(port),
+      ...listen,
       "--bind",
       "127.0.0.1",
       "--save",
@@ -154,6 +179,8 @@ export async function startRedis(
     readonly startTimeoutMs?: number;
     /** More `redis-server` arguments, such as `["--cluster-enabled", "yes"]`. */
     readonly args?: readonly string[];
+    /** Listen with TLS only (`rediss://`), with this certificate. */
+    readonly tls?: RedisTlsFiles;
   } = {},
 ): Promise<RunningRedis> {
   const startTimeoutMs = options.startTimeoutMs ?? 10_000;
@@ -163,11 +190,11 @@ export async function startRedis(
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     try {
-      let server: ChildProcess | undefined = await launch(port, startTimeoutMs, args);
+      let server: ChildProcess | undefined = await launch(port, startTimeoutMs, args, options.tls);
       let stopped = false;
       return {
         port,
-        url: `redis://127.0.0.1:${port}`,
+        url: `${options.tls === undefined ? "redis" : "rediss"}://127.0.0.1:${port}`,
         async kill() {
           await killChild(server);
           server = undefined;
@@ -175,7 +202,7 @@ export async function startRedis(
         async restart() {
           if (stopped) throw new Error("this Redis was stopped");
           await killChild(server);
-          server = await launch(port, startTimeoutMs, args);
+          server = await launch(port, startTimeoutMs, args, options.tls);
         },
         pause() {
           server?.kill("SIGSTOP");
