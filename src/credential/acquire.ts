@@ -9,7 +9,7 @@ import {
 } from "@azure/msal-node";
 import type { SchedulerLike } from "rxjs";
 import { AbortError, AuthenticationError } from "../errors/index.js";
-import type { Acquire, AcquiredToken } from "../streams/types.js";
+import type { AcquiredToken } from "../streams/types.js";
 import type { CredentialKey } from "./key.js";
 import { msalLogLevel, msalLoggerCallback } from "./logger.js";
 import { mapError, type RawTokenResponse } from "./map-error.js";
@@ -67,7 +67,7 @@ export interface AcquirerOptions {
 
 /** The acquisition function of one credential, and how to release its sockets. */
 export interface Acquirer {
-  readonly acquire: Acquire<CredentialKey>;
+  readonly acquire: (key: CredentialKey, signal: AbortSignal) => Promise<AcquiredToken>;
   /** Destroys the network client's sockets. */
   close(): void;
 }
@@ -349,7 +349,7 @@ export function createAcquirer(options: AcquirerOptions): Acquirer {
     } satisfies AcquiredToken;
   };
 
-  const acquire: Acquire<CredentialKey> = withSecretFailover({ secrets, attempt });
+  const acquire = withSecretFailover({ secrets, attempt });
 
   return {
     acquire,

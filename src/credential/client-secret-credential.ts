@@ -11,15 +11,18 @@ import { createAcquirer, type Acquirer } from "./acquire.js";
 import type {
   ClientSecretCredentialOptions,
   CredentialLoggingOptions,
+  CredentialTelemetryOptions,
   TokenCachePersistenceOptions,
   TokenStreamOptions,
 } from "./credential-options.js";
+import type { CredentialEvent, CredentialStatus } from "./events.js";
 import { holdUntilFirstValue, whileAwaited } from "./keep-alive.js";
 import { deriveKey, type CredentialKey } from "./key.js";
-import { logRegistryEvent, logger } from "./logger.js";
+import { logger } from "./logger.js";
 import { classify } from "./map-error.js";
 import { callSignal } from "./shared-signal.js";
-import { logSharedEvent, openPersistentCache, sharedCacheOf } from "./stores.js";
+import { createCredentialObservation, type CredentialObservation } from "./observation.js";
+import { openPersistentCache, sharedCacheOf } from "./stores.js";
 import { secretFromFile } from "./secret-from-file.js";
 import { createSecretSource, type SecretSource } from "./secret-source.js";
 import { resolveTenant } from "./tenant.js";
@@ -39,6 +42,7 @@ export const DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com";
 export type {
   ClientSecretCredentialOptions,
   CredentialLoggingOptions,
+  CredentialTelemetryOptions,
   TokenCachePersistenceOptions,
   TokenStreamOptions,
 };
@@ -87,7 +91,32 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
   readonly #settled = new WeakSet<Promise<AccessToken>>();
   /** The file cache this credential opened (a given `tokenStore` is the caller's to close). */
   readonly #ownedStore: Promise<TokenStore> | undefined;
+  readonly #observation: CredentialObservation;
   #closed = false;
+
+  /**
+   * Every {@link CredentialEvent} of this credential as it happens (a hot stream: only events
+   * after subscribing): acquisitions started, succeeded and failed, tokens served stale or
+   * taken from the token store, the store going away and coming back, the client secret
+   * rotated. Events carry tenant, scopes and CAE flag, never a token, a secret or claims.
+   * Completes on `close()`. A cache hit makes no event. The `@azure/logger` lines are written
+   * by a subscriber of this stream.
+   *
+   * A getter over a private field: no own property, so `JSON.stringify` and `util.inspect`
+   * of the credential show what they always did.
+   *
+   * @example
+   * ```ts
+   * credential.events$.subscribe((event) => {
+   *   if (event.type === "acquisition-failed" && !event.failure.transient) {
+   *     console.error(`token for ${event.scopes.join(" ")} refused: ${event.failure.message}`);
+   *   }
+   * });
+   * ```
+   */
+  get events$(): Observable<CredentialEvent> {
+    return this.#observation.events$;
+  }
 
   /**
    * @param tenantId - the Entra ID tenant (directory) id or domain
@@ -141,6 +170,14 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     this.#keyTenant = tenantId.toLowerCase();
     this.#allowedTenants = validateAllowedTenants(options.additionallyAllowedTenants);
     const scheduler = options.scheduler ?? unrefScheduler;
+    const hasStore = options.tokenStore !== undefined || persistence?.enabled === true;
+    this.#observation = createCredentialObservation({
+      scheduler,
+      authorityHost,
+      hasStore,
+      keys: () => this.#registry.status(),
+      scopeAttribute: options.telemetry?.scopeAttribute,
+    });
     this.#secrets = createSecretSource(clientSecret, {
       scheduler,
       timeoutMs: secretTimeoutMs,
@@ -175,15 +212,15 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
       ca: options.ca,
       scheduler,
     });
+    const { acquire } = this.#acquirer;
+    const { traceRequest } = this.#observation;
     this.#registry = createTokenRegistry<CredentialKey>({
-      acquire: this.#acquirer.acquire,
+      acquire: (key, signal, callerContext) =>
+        traceRequest(key, callerContext, () => acquire(key, signal)),
       classify,
       scheduler,
       policy: options.refresh,
-      onEvent: (event) => {
-        logRegistryEvent(event);
-        logSharedEvent(event);
-      },
+      onEvent: this.#observation.onRegistryEvent,
       onForget: (key) => this.#forgetMemoised(key),
       sharedCache:
         store === undefined ? undefined : sharedCacheOf(store, { authorityHost, clientId }),
@@ -281,15 +318,40 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     }
     const abortSignal = options?.abortSignal;
     const timeout = options?.requestOptions?.timeout;
+    // An Azure SDK client's span: our token request, if one is made, is traced under it.
+    const callerContext = options?.tracingOptions?.tracingContext;
     if (abortSignal === undefined && (timeout === undefined || timeout <= 0)) {
-      const pending = this.#registry.get(key);
+      const pending =
+        callerContext === undefined
+          ? this.#registry.get(key)
+          : this.#registry.get(key, { callerContext });
       // A cache hit hands back the entry's settled promise: no keep-alive needed (and none
       // costs anything on the hot path). Any other answer is awaited by a caller who has
       // no token yet, so the process must wait for it (the process-lifetime rule,
       // keep-alive.ts).
       return this.#settled.has(pending) ? pending : this.#awaited(pending);
     }
-    return whileAwaited(this.#getWithSignal(key, abortSignal, timeout));
+    return whileAwaited(this.#getWithSignal(key, abortSignal, timeout, callerContext));
+  }
+
+  /**
+   * The health of every live key: until when its token is usable, when its refresh is due,
+   * whether one is in flight, how many attempts failed in a row and the last failure, and
+   * whether the token is served stale; and whether the token store answers. A snapshot: no
+   * request, no timer. A key the engine forgot (idle, nothing held) is not listed.
+   *
+   * @example
+   * ```ts
+   * for (const key of credential.status().keys) {
+   *   if (key.consecutiveFailures > 0 && key.usableUntil !== undefined) {
+   *     const minutes = Math.round((key.usableUntil - Date.now()) / 60_000);
+   *     console.warn(`${key.scopes[0]}: usable ${minutes} more min, refresh failed ${key.consecutiveFailures} times (${key.lastFailure?.aadstsCodes.map((c) => `AADSTS${c}`).join(",")})`);
+   *   }
+   * }
+   * ```
+   */
+  status(): CredentialStatus {
+    return this.#observation.status(this.#closed);
   }
 
   /**
@@ -332,6 +394,7 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     try {
       await this.#registry.close();
     } finally {
+      this.#observation.close();
       this.#acquirer.close();
       this.#secrets.close();
       await this.#ownedStore?.then((store) => store.close()).catch(() => undefined);
@@ -409,10 +472,11 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     key: CredentialKey,
     abortSignal: GetTokenOptions["abortSignal"],
     timeout: number | undefined,
+    callerContext: unknown,
   ): Promise<AccessToken> {
     const call = callSignal(abortSignal, timeout);
     try {
-      return await this.#registry.get(key, { signal: call.signal });
+      return await this.#registry.get(key, { signal: call.signal, callerContext });
     } catch (error) {
       if (call.timedOut() && abortSignal?.aborted !== true) {
         throw new AuthenticationError(

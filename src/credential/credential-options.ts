@@ -118,6 +118,22 @@ export interface ClientSecretCredentialOptions {
    * @default {}
    */
   readonly loggingOptions?: CredentialLoggingOptions | undefined;
+  /**
+   * OpenTelemetry options. Spans and metrics go to the globally registered providers when
+   * `@opentelemetry/api` is installed; nothing needs configuring.
+   * @default {}
+   */
+  readonly telemetry?: CredentialTelemetryOptions | undefined;
+}
+
+/** Options of the credential's OpenTelemetry spans and metrics. */
+export interface CredentialTelemetryOptions {
+  /**
+   * Add the scopes (`rx_identity.scopes`) to the request metrics' attributes: one series per
+   * scope set, so leave it off when the scopes are many or built per tenant.
+   * @default false
+   */
+  readonly scopeAttribute?: boolean | undefined;
 }
 
 /** Options of {@link ClientSecretCredential.token$}. */

@@ -2,6 +2,7 @@ export { ClientSecretCredential, DEFAULT_AUTHORITY_HOST } from "./client-secret-
 export type {
   ClientSecretCredentialOptions,
   CredentialLoggingOptions,
+  CredentialTelemetryOptions,
   TokenCachePersistenceOptions,
   TokenStreamOptions,
 } from "./client-secret-credential.js";
@@ -14,3 +15,13 @@ export type { AuthChallenge, RetryOnClaimsChallengeOptions } from "./claims-chal
 export { MAX_CLAIMS_BYTES } from "./validation.js";
 export { secretFromFile } from "./secret-from-file.js";
 export type { SecretFromFileOptions } from "./secret-from-file.js";
+export { summarizeFailure } from "./events.js";
+export type {
+  CredentialEvent,
+  CredentialEventKey,
+  CredentialEventType,
+  CredentialStatus,
+  FailureSummary,
+  TokenStatus,
+} from "./events.js";
+export { METRICS, TOKEN_REQUEST_SPAN } from "./telemetry.js";

@@ -1,6 +1,11 @@
 import { createClientLogger, getLogLevel, type AzureLogger } from "@azure/logger";
 import { LogLevel } from "@azure/msal-node";
-import type { RegistryEvent } from "../streams/types.js";
+import {
+  summarizeFailure,
+  type CredentialEvent,
+  type CredentialEventKey,
+  type FailureSummary,
+} from "./events.js";
 
 /**
  * Logging through `@azure/logger`, the Azure SDK convention: enable it with
@@ -32,62 +37,97 @@ export function redactToken(token: string): string {
   return `${token.slice(0, 6)}…(${token.length} chars)`;
 }
 
-/** A short summary of a failure for one log line: status, OAuth error, AADSTS code, ids. */
-export function describeFailure(error: unknown): string {
-  if (typeof error !== "object" || error === null) return String(error);
-  const record = error as {
-    name?: unknown;
-    statusCode?: unknown;
-    errorResponse?: {
-      error?: unknown;
-      errorCodes?: readonly number[];
-      correlationId?: string;
-      traceId?: string;
-    };
-    message?: unknown;
-  };
-  const response = record.errorResponse;
-  if (response === undefined) {
-    return `${String(record.name)}: ${String(record.message)}`;
-  }
-  const parts = [
-    `${String(record.name)} status=${String(record.statusCode)}`,
-    `error=${String(response.error)}`,
-  ];
-  if (response.errorCodes !== undefined && response.errorCodes.length > 0) {
-    parts.push(`AADSTS${response.errorCodes.join(",AADSTS")}`);
-  }
-  if (response.correlationId !== undefined) parts.push(`correlationId=${response.correlationId}`);
-  if (response.traceId !== undefined) parts.push(`traceId=${response.traceId}`);
+/**
+ * A failure on one log line: status, OAuth error, AADSTS codes, ids; the class name and
+ * message for failures that are not the service's answer.
+ *
+ * @example
+ * ```ts
+ * formatFailure(summarizeFailure(error, false));
+ * // "AuthenticationError status=401 error=invalid_client AADSTS7000215 correlationId=..."
+ * ```
+ */
+export function formatFailure(failure: FailureSummary): string {
+  if (failure.error === undefined) return `${failure.name}: ${failure.message}`;
+  const parts = [`${failure.name} status=${String(failure.status)}`, `error=${failure.error}`];
+  if (failure.aadstsCodes.length > 0) parts.push(`AADSTS${failure.aadstsCodes.join(",AADSTS")}`);
+  if (failure.correlationId !== undefined) parts.push(`correlationId=${failure.correlationId}`);
+  if (failure.traceId !== undefined) parts.push(`traceId=${failure.traceId}`);
   return parts.join(" ");
 }
 
 /**
- * Logs one engine event: acquisitions and failures at info, the rest at verbose.
+ * A short summary of a failure for one log line (see {@link formatFailure}).
  *
  * @example
  * ```ts
- * createTokenRegistry({ acquire, classify, onEvent: logRegistryEvent });
+ * logger.info(`store failed: ${describeFailure(error)}`);
  * ```
  */
-export function logRegistryEvent(event: RegistryEvent): void {
+export function describeFailure(error: unknown): string {
+  return formatFailure(summarizeFailure(error, false));
+}
+
+/** The key of an event on a log line: tenant, scopes, and the CAE and claims flags. */
+function keyOf(event: CredentialEventKey): string {
+  return `tenant=${event.tenantId} scopes=${event.scopes.join(",")}${event.enableCae ? " cae" : ""}${event.hasClaims ? " claims" : ""}`;
+}
+
+const iso = (time: number): string => new Date(time).toISOString();
+
+/**
+ * Logs one credential event: acquisitions, failures and the store at info (an unavailable
+ * store at warning), the rest at verbose. The credential subscribes it to its own
+ * `events$`: the log is one reader of the events, not a second source.
+ *
+ * @example
+ * ```ts
+ * credential.events$.subscribe(logCredentialEvent);
+ * ```
+ */
+export function logCredentialEvent(event: CredentialEvent): void {
   switch (event.type) {
-    case "acquire-start":
-      logger.verbose(`acquiring key=${event.keyId} attempt=${event.attempt}`);
+    case "acquisition-started":
+      logger.verbose(`acquiring ${keyOf(event)} attempt=${event.attempt}`);
       return;
-    case "acquire-success":
+    case "acquisition-succeeded":
       logger.info(
-        `acquired key=${event.keyId} expiresOn=${new Date(event.expiresOnTimestamp).toISOString()} refreshAt=${new Date(event.refreshAt).toISOString()}`,
-      );
-      logger.verbose(`refresh of key=${event.keyId} scheduled at ${event.refreshAt}`);
-      return;
-    case "acquire-failure":
-      logger.info(
-        `acquisition failed key=${event.keyId} transient=${event.transient}${event.retryInMs !== undefined ? ` retryInMs=${event.retryInMs}` : ""} ${describeFailure(event.error)}`,
+        `acquired ${keyOf(event)} in ${event.durationMs}ms expiresOn=${iso(event.expiresOnTimestamp)} refreshAt=${iso(event.refreshAt)}`,
       );
       return;
-    case "key-evicted":
-      logger.verbose(`evicted key=${event.keyId}`);
+    case "acquisition-failed":
+      logger.info(
+        `acquisition failed ${keyOf(event)} attempt=${event.attempt} transient=${event.failure.transient}${event.retryInMs !== undefined ? ` retryInMs=${event.retryInMs}` : ""} ${formatFailure(event.failure)}`,
+      );
+      return;
+    case "token-served-stale":
+      logger.warning(
+        `refresh failed, serving the held token ${keyOf(event)} until ${iso(event.usableUntil)}: ${formatFailure(event.failure)}`,
+      );
+      return;
+    case "token-expired":
+      logger.warning(
+        `the held token expired while retrying ${keyOf(event)}: ${formatFailure(event.failure)}`,
+      );
+      return;
+    case "token-from-store":
+      logger.info(
+        `token from the shared cache ${keyOf(event)} expiresOn=${iso(event.expiresOnTimestamp)} refreshAt=${iso(event.refreshAt)}`,
+      );
+      return;
+    case "store-unavailable":
+      logger.warning(
+        `token store unavailable (${keyOf(event)}): acquiring tokens without it until it answers again. ${formatFailure(event.failure)}`,
+      );
+      return;
+    case "store-available":
+      logger.info("token store available again: tokens are shared again.");
+      return;
+    case "key-forgotten":
+      logger.verbose(`forgot idle ${keyOf(event)}`);
+      return;
+    case "secret-rotated":
+      logger.info("secret rotated: new acquisitions use the newest client secret.");
       return;
   }
 }

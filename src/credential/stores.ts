@@ -1,8 +1,7 @@
 import { defer, EMPTY, from, switchMap, type Observable } from "rxjs";
 import { createFileTokenStore, storeKeyOf, type TokenStore } from "../stores/index.js";
-import type { RegistryEvent, SharedTokenCache, SharedTokenLease } from "../streams/index.js";
+import type { SharedTokenCache, SharedTokenLease } from "../streams/index.js";
 import type { CredentialKey } from "./key.js";
-import { describeFailure, logger } from "./logger.js";
 import type { SecretSnapshot, SecretSource } from "./secret-source.js";
 
 /**
@@ -97,32 +96,4 @@ export function openPersistentCache(options: {
     name: options.name,
     now: options.now,
   });
-}
-
-/**
- * Logs the shared-cache events of the engine (the others go to `logRegistryEvent`).
- *
- * @example
- * ```ts
- * createTokenRegistry({ acquire, classify, onEvent: (e) => { logRegistryEvent(e); logSharedEvent(e); } });
- * ```
- */
-export function logSharedEvent(event: RegistryEvent): void {
-  switch (event.type) {
-    case "shared-token":
-      logger.info(
-        `token from the shared cache key=${event.keyId} expiresOn=${new Date(event.expiresOnTimestamp).toISOString()} refreshAt=${new Date(event.refreshAt).toISOString()}`,
-      );
-      return;
-    case "shared-cache-unavailable":
-      logger.warning(
-        `token store unavailable (key=${event.keyId}): acquiring tokens without it until it answers again. ${describeFailure(event.error)}`,
-      );
-      return;
-    case "shared-cache-available":
-      logger.info("token store available again: tokens are shared again.");
-      return;
-    default:
-      return;
-  }
 }

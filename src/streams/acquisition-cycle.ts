@@ -28,8 +28,11 @@ import type { AcquiredToken, TokenKey } from "./types.js";
 
 /** The cycles of one registry. */
 export interface AcquisitionCycles<K extends TokenKey> {
-  /** Starts a cycle for `entry` (which has none) and its first attempt. */
-  start(entry: Entry<K>): Cycle;
+  /**
+   * Starts a cycle for `entry` (which has none) and its first attempt; `callerContext` goes
+   * to every attempt's `acquire`.
+   */
+  start(entry: Entry<K>, callerContext?: unknown): Cycle;
   /** Ends `cycle` at once, aborting its request and rejecting its waiters with `reason`. */
   cancel(entry: Entry<K>, cycle: Cycle, reason: unknown): void;
   /** Sets the refresh timer of a subscribed key, or starts its cycle when already due. */
@@ -50,7 +53,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
 ): AcquisitionCycles<K> {
   const { scheduler, random, policy, emit } = context;
 
-  function start(entry: Entry<K>): Cycle {
+  function start(entry: Entry<K>, callerContext?: unknown): Cycle {
     let resolve!: (token: AccessToken) => void;
     let reject!: (error: unknown) => void;
     const promise = new Promise<AccessToken>((res, rej) => {
@@ -66,6 +69,8 @@ export function createAcquisitionCycles<K extends TokenKey>(
       resolve,
       reject,
       startedAt: scheduler.now(),
+      callerContext,
+      attemptStartedAt: scheduler.now(),
       waiters: 0,
       attempt: 0,
       timer: undefined,
@@ -81,7 +86,8 @@ export function createAcquisitionCycles<K extends TokenKey>(
 
   function attempt(entry: Entry<K>, cycle: Cycle): void {
     cycle.timer = undefined;
-    emit({ type: "acquire-start", keyId: entry.key.id, attempt: cycle.attempt });
+    cycle.attemptStartedAt = scheduler.now();
+    emit({ type: "acquire-start", keyId: entry.key.id, key: entry.key, attempt: cycle.attempt });
     let source: ObservableInput<AcquiredToken>;
     try {
       source =
@@ -89,7 +95,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
           ? shared.acquire(entry, entry.sharedKey, cycle.controller.signal, () =>
               retryDeadline(entry, cycle, scheduler.now()),
             )
-          : context.acquire(entry.key, cycle.controller.signal);
+          : context.acquire(entry.key, cycle.controller.signal, cycle.callerContext);
     } catch (error) {
       // A synchronous throw is the acquirer's typed error: pass it on unchanged.
       source = throwError(() => error);
@@ -146,12 +152,28 @@ export function createAcquisitionCycles<K extends TokenKey>(
     endCycle(entry, cycle);
     // The cycle's promise is fulfilled with this token just below: it is the cached one.
     const token = holdToken(entry, acquired, expiresAt, usableUntil, refreshAt, cycle.promise);
-    emit({
-      type: served !== undefined ? "shared-token" : "acquire-success",
-      keyId: entry.key.id,
-      expiresOnTimestamp,
-      refreshAt: token.refreshAfterTimestamp as number,
-    });
+    const keyId = entry.key.id;
+    // Event times on the wall clock, as the token's: the refresh time users see.
+    const refreshAfterTimestamp = token.refreshAfterTimestamp as number;
+    emit(
+      served !== undefined
+        ? {
+            type: "shared-token",
+            keyId,
+            key: entry.key,
+            expiresOnTimestamp,
+            refreshAt: refreshAfterTimestamp,
+          }
+        : {
+            type: "acquire-success",
+            keyId,
+            key: entry.key,
+            attempt: cycle.attempt,
+            durationMs: now - cycle.attemptStartedAt,
+            expiresOnTimestamp,
+            refreshAt: refreshAfterTimestamp,
+          },
+    );
     cycle.resolve(token);
     for (const subscriber of subscribersOf(entry)) subscriber.next(token);
     scheduleRefresh(entry);
@@ -170,6 +192,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
     emit({
       type: "shared-token",
       keyId: entry.key.id,
+      key: entry.key,
       expiresOnTimestamp,
       refreshAt: token.refreshAfterTimestamp as number,
     });
@@ -228,6 +251,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
     entry.usableUntil = usableUntil;
     entry.blockedUntil = Number.NEGATIVE_INFINITY;
     entry.refused = false;
+    entry.failure = undefined;
     return token;
   }
 
@@ -237,18 +261,41 @@ export function createAcquisitionCycles<K extends TokenKey>(
     const failure = context.classify(error);
     // Short-lived keys serve no cached token: their callers wait for a fresh one.
     const usable = entry.key.shortLived !== true && hasUsableToken(entry, now);
+    const failed = (retryInMs?: number): void => {
+      const first = entry.failure === undefined;
+      entry.failure = {
+        error,
+        transient: failure.transient,
+        at: context.wallNow(),
+        count: (entry.failure?.count ?? 0) + 1,
+      };
+      emit({
+        type: "acquire-failure",
+        keyId: entry.key.id,
+        key: entry.key,
+        attempt: cycle.attempt,
+        durationMs: now - cycle.attemptStartedAt,
+        error,
+        transient: failure.transient,
+        ...(retryInMs === undefined ? {} : { retryInMs }),
+      });
+      if (first && usable && entry.token !== undefined) {
+        emit({
+          type: "token-served-stale",
+          keyId: entry.key.id,
+          key: entry.key,
+          expiresOnTimestamp: entry.token.expiresOnTimestamp,
+          usableUntil: Math.floor(toWallClock(context, entry.usableUntil)),
+          error,
+        });
+      }
+    };
     if (failure.transient) {
       const delay = retryDelay(policy, cycle.attempt, failure.retryAfterMs, random);
       const deadline = usable ? entry.usableUntil : retryDeadlineWithoutToken(entry, cycle);
       if (now + delay < deadline) {
         if (!usable) watchHeldExpiry(entry, cycle, error);
-        emit({
-          type: "acquire-failure",
-          keyId: entry.key.id,
-          error,
-          transient: true,
-          retryInMs: delay,
-        });
+        failed(delay);
         cycle.attempt += 1;
         cycle.timer = scheduler.schedule(() => attempt(entry, cycle), clampDelay(delay));
         return;
@@ -259,13 +306,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
       const retryAt = failure.transient
         ? entry.usableUntil
         : Math.min(now + policy.permanentFailureBackoffMs, entry.usableUntil);
-      emit({
-        type: "acquire-failure",
-        keyId: entry.key.id,
-        error,
-        transient: failure.transient,
-        retryInMs: retryAt - now,
-      });
+      failed(retryAt - now);
       endCycle(entry, cycle);
       entry.blockedUntil = retryAt;
       entry.refused = !failure.transient;
@@ -273,7 +314,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
       scheduleRefresh(entry);
       return;
     }
-    emit({ type: "acquire-failure", keyId: entry.key.id, error, transient: failure.transient });
+    failed();
     endCycle(entry, cycle);
     if (!hasUsableToken(entry, now)) {
       entry.token = undefined;
@@ -308,7 +349,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
       () => {
         cycle.expiryTimer = undefined;
         if (cycle.done || entry.token !== held) return;
-        emit({ type: "acquire-failure", keyId: entry.key.id, error, transient: true });
+        emit({ type: "token-expired", keyId: entry.key.id, key: entry.key, error });
         for (const subscriber of subscribersOf(entry)) subscriber.error(error);
       },
       // A millisecond early: at `expiresOnTimestamp` the token has already stopped working.

@@ -20,6 +20,8 @@ export type {
   AcquiredToken,
   Classify,
   FailureClass,
+  KeyFailure,
+  KeyStatus,
   RegistryEvent,
   SharedTokenCache,
   SharedTokenEntry,

@@ -7,7 +7,7 @@ import type { AccessToken } from "@azure/core-auth";
 import type { SchedulerLike, Subscriber, Subscription } from "rxjs";
 import { CredentialUnavailableError } from "../errors/index.js";
 import type { RefreshPolicyOptions } from "./refresh-policy.js";
-import type { Acquire, FailureClass, RegistryEvent, TokenKey } from "./types.js";
+import type { Acquire, FailureClass, KeyFailure, RegistryEvent, TokenKey } from "./types.js";
 
 /** One acquisition with its retries: what `get` callers join. */
 export interface Cycle {
@@ -16,6 +16,10 @@ export interface Cycle {
   readonly resolve: (token: AccessToken) => void;
   readonly reject: (error: unknown) => void;
   readonly startedAt: number;
+  /** What the `get` caller that started this cycle passed for `acquire` (see `Acquire`). */
+  readonly callerContext: unknown;
+  /** When the current attempt started. */
+  attemptStartedAt: number;
   /** `get` callers waiting for this cycle. */
   waiters: number;
   attempt: number;
@@ -61,6 +65,8 @@ export interface Entry<K extends TokenKey> {
    */
   refused: boolean;
   cycle: Cycle | undefined;
+  /** The latest failure since the last token (one field, so a healthy key pays one slot). */
+  failure: KeyFailure | undefined;
   /**
    * The stream subscribers of this key, created with the first one: most keys are only ever
    * read through `get`, and an empty `Set` costs about 150 bytes per key.
@@ -81,7 +87,7 @@ export interface RegistryContext<K extends TokenKey> {
   readonly random: () => number;
   readonly policy: Readonly<RefreshPolicyOptions>;
   /** Reports an event; a throwing listener never breaks token delivery. */
-  readonly emit: (event: RegistryEvent) => void;
+  readonly emit: (event: RegistryEvent<K>) => void;
   /** Whether `close()` was called. */
   readonly isClosed: () => boolean;
 }
@@ -111,6 +117,7 @@ export function newEntry<K extends TokenKey>(
     blockedUntil: Number.NEGATIVE_INFINITY,
     refused: false,
     cycle: undefined,
+    failure: undefined,
     connections: undefined,
     refreshTimer: undefined,
   };

@@ -89,13 +89,13 @@ export function createSharedAcquisition<K extends TokenKey>(
   function sharedFailed(entry: Entry<K>, error: unknown): void {
     if (sharedDown) return;
     sharedDown = true;
-    emit({ type: "shared-cache-unavailable", keyId: entry.key.id, error });
+    emit({ type: "shared-cache-unavailable", keyId: entry.key.id, key: entry.key, error });
   }
 
   function sharedUp(entry: Entry<K>): void {
     if (!sharedDown) return;
     sharedDown = false;
-    emit({ type: "shared-cache-available", keyId: entry.key.id });
+    emit({ type: "shared-cache-available", keyId: entry.key.id, key: entry.key });
   }
 
   /**

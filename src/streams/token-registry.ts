@@ -19,6 +19,7 @@ import {
   newEntry,
   noop,
   subscribersOf,
+  toWallClock,
   type Cycle,
   type Entry,
   type RegistryContext,
@@ -28,6 +29,7 @@ import { engineClocks } from "./engine-clock.js";
 import { createSharedAcquisition } from "./shared-acquisition.js";
 import type {
   FailureClass,
+  KeyStatus,
   RegistryEvent,
   TokenKey,
   TokenRegistry,
@@ -120,7 +122,15 @@ export function createTokenRegistry<K extends TokenKey>(
   let closed = false;
 
   const context: RegistryContext<K> = {
-    acquire,
+    // The shared-cache protocol calls `acquire` with the key only: the caller's context is
+    // the one its entry's cycle carries.
+    acquire: (key, signal, callerContext) =>
+      acquire(
+        key,
+        signal,
+        callerContext ??
+          (key.shortLived === true ? shortLived : entries).get(key.id)?.cycle?.callerContext,
+      ),
     classify: (error: unknown): FailureClass => {
       try {
         return classify(error);
@@ -132,7 +142,7 @@ export function createTokenRegistry<K extends TokenKey>(
     wallNow,
     random: options.random ?? Math.random,
     policy: resolveRefreshPolicy(options.policy),
-    emit: (event: RegistryEvent): void => {
+    emit: (event: RegistryEvent<K>): void => {
       if (onEvent === undefined) return;
       try {
         onEvent(event);
@@ -201,7 +211,7 @@ export function createTokenRegistry<K extends TokenKey>(
         connectionCount(candidate) === 0
       ) {
         shortLived.delete(id);
-        context.emit({ type: "key-evicted", keyId: id });
+        context.emit({ type: "key-evicted", keyId: id, key: candidate.key });
         forgotten(candidate);
         return true;
       }
@@ -303,7 +313,11 @@ export function createTokenRegistry<K extends TokenKey>(
     });
   }
 
-  function slowGet(key: K, signal: AbortSignal | undefined): Promise<AccessToken> {
+  function slowGet(
+    key: K,
+    signal: AbortSignal | undefined,
+    callerContext: unknown,
+  ): Promise<AccessToken> {
     if (closed) return Promise.reject(closedError());
     if (signal?.aborted === true) {
       // The caller may have memoised this key for this call: it must not outlive the call.
@@ -326,7 +340,7 @@ export function createTokenRegistry<K extends TokenKey>(
       if (due && entry.cycle === undefined) cycles.start(entry);
       return entry.resolved as Promise<AccessToken>;
     }
-    return join(entry, entry.cycle ?? cycles.start(entry), signal);
+    return join(entry, entry.cycle ?? cycles.start(entry, callerContext), signal);
   }
 
   function connect(entry: Entry<K>, subscriber: Subscriber<AccessToken>): () => void {
@@ -369,7 +383,32 @@ export function createTokenRegistry<K extends TokenKey>(
           return entry.resolved;
         }
       }
-      return slowGet(key, signal);
+      return slowGet(key, signal, getOptions?.callerContext);
+    },
+
+    status() {
+      const at = scheduler.now();
+      const result: KeyStatus<K>[] = [];
+      for (const map of [entries, shortLived]) {
+        for (const entry of map.values()) {
+          // An entry that holds nothing is one the registry forgets (#12): not a live key.
+          if (isIdle(entry, at)) continue;
+          const token = entry.token;
+          result.push({
+            key: entry.key,
+            expiresOnTimestamp: token?.expiresOnTimestamp,
+            // Deadlines are on the deadline clock: users read wall-clock times, as the token's.
+            usableUntil:
+              token === undefined ? undefined : Math.floor(toWallClock(context, entry.usableUntil)),
+            refreshAt: token?.refreshAfterTimestamp,
+            refreshing: entry.cycle !== undefined,
+            servedStale:
+              hasUsableToken(entry, at) && at >= entry.refreshAt && entry.failure !== undefined,
+            lastFailure: entry.failure,
+          });
+        }
+      }
+      return result;
     },
 
     stream(key) {

@@ -31,10 +31,14 @@ export interface TokenKey {
  * Observable is unsubscribed when the acquisition is cancelled, and its first value is the
  * token. (Observables let stream behaviour be tested with `TestScheduler` marbles, where
  * `expectSubscriptions` on the source proves how many acquisitions ran and when.)
+ * `callerContext` is what the `get` caller that started this acquisition passed as
+ * `get(key, { callerContext })` (a tracing context, say), the same for every retry; the
+ * engine only carries it.
  */
 export type Acquire<K extends TokenKey> = (
   key: K,
   signal: AbortSignal,
+  callerContext?: unknown,
 ) => PromiseLike<AcquiredToken> | Observable<AcquiredToken>;
 
 /** How a failure is classified by the acquirer's error mapper. */
@@ -48,34 +52,105 @@ export interface FailureClass {
 /** Classifies an error thrown by {@link Acquire}. */
 export type Classify = (error: unknown) => FailureClass;
 
-/** Something that happened inside the registry, for logging and metrics. Never holds a token. */
-export type RegistryEvent =
-  | { readonly type: "acquire-start"; readonly keyId: string; readonly attempt: number }
+/**
+ * Something that happened inside the registry, for logging, status and metrics. Never holds
+ * a token. Times are on the registry's scheduler clock; `attempt` counts from 0 within one
+ * acquisition cycle, and `durationMs` is that attempt's.
+ */
+export type RegistryEvent<K extends TokenKey = TokenKey> =
+  | {
+      readonly type: "acquire-start";
+      readonly keyId: string;
+      readonly key: K;
+      readonly attempt: number;
+    }
   | {
       readonly type: "acquire-success";
       readonly keyId: string;
+      readonly key: K;
+      readonly attempt: number;
+      readonly durationMs: number;
       readonly expiresOnTimestamp: number;
       readonly refreshAt: number;
     }
   | {
       readonly type: "acquire-failure";
       readonly keyId: string;
+      readonly key: K;
+      readonly attempt: number;
+      readonly durationMs: number;
       readonly error: unknown;
       readonly transient: boolean;
+      /** When the next attempt is due; absent when the cycle gave up with no usable token. */
       readonly retryInMs?: number | undefined;
     }
-  | { readonly type: "key-evicted"; readonly keyId: string }
+  /**
+   * A refresh failed while a usable token is held: that token goes on being served (first
+   * failure of an outage only, until a token is acquired again).
+   */
+  | {
+      readonly type: "token-served-stale";
+      readonly keyId: string;
+      readonly key: K;
+      readonly expiresOnTimestamp: number;
+      readonly usableUntil: number;
+      readonly error: unknown;
+    }
+  /**
+   * The token stream subscribers hold expired while retries go on: they got `error`, the
+   * latest failure.
+   */
+  | {
+      readonly type: "token-expired";
+      readonly keyId: string;
+      readonly key: K;
+      readonly error: unknown;
+    }
+  | { readonly type: "key-evicted"; readonly keyId: string; readonly key: K }
   /** A token written by another holder of the shared cache was taken instead of acquiring. */
   | {
       readonly type: "shared-token";
       readonly keyId: string;
+      readonly key: K;
       readonly expiresOnTimestamp: number;
       readonly refreshAt: number;
     }
   /** The shared cache failed (first failure of an outage only): this process acquires on its own. */
-  | { readonly type: "shared-cache-unavailable"; readonly keyId: string; readonly error: unknown }
+  | {
+      readonly type: "shared-cache-unavailable";
+      readonly keyId: string;
+      readonly key: K;
+      readonly error: unknown;
+    }
   /** The shared cache answered again after {@link RegistryEvent} `shared-cache-unavailable`. */
-  | { readonly type: "shared-cache-available"; readonly keyId: string };
+  | { readonly type: "shared-cache-available"; readonly keyId: string; readonly key: K };
+
+/** The last failure of a key, kept until a token is acquired again. */
+export interface KeyFailure {
+  readonly error: unknown;
+  readonly transient: boolean;
+  /** When it happened, on the scheduler clock. */
+  readonly at: number;
+  /** How many attempts failed in a row, this one included. */
+  readonly count: number;
+}
+
+/** What {@link TokenRegistry.status} reports for one live key. Times on the scheduler clock. */
+export interface KeyStatus<K extends TokenKey = TokenKey> {
+  readonly key: K;
+  /** The held token's expiry, or `undefined` when no token is held. */
+  readonly expiresOnTimestamp: number | undefined;
+  /** Until when the held token is handed out (its expiry minus the forced window). */
+  readonly usableUntil: number | undefined;
+  /** When the held token is due for refresh. */
+  readonly refreshAt: number | undefined;
+  /** Whether an acquisition is in flight (or waiting between retries). */
+  readonly refreshing: boolean;
+  /** Whether the held token is past its refresh time while its refreshes fail. */
+  readonly servedStale: boolean;
+  /** The latest failure since the last token, or `undefined`. */
+  readonly lastFailure: KeyFailure | undefined;
+}
 
 /** The keyed, self-refreshing, single-flight token registry. */
 export interface TokenRegistry<K extends TokenKey> {
@@ -86,7 +161,14 @@ export interface TokenRegistry<K extends TokenKey> {
    */
   stream(key: K): Observable<AccessToken>;
   /** The `getToken` path: a fresh cached token without any subscription or timer. */
-  get(key: K, options?: { readonly signal?: AbortSignal | undefined }): Promise<AccessToken>;
+  get(
+    key: K,
+    options?: {
+      readonly signal?: AbortSignal | undefined;
+      /** Handed to `acquire` when this call starts an acquisition (see {@link Acquire}). */
+      readonly callerContext?: unknown;
+    },
+  ): Promise<AccessToken>;
   /**
    * Ends the back-off after permanent refusals: every key that holds a usable token whose
    * last refresh was refused permanently (for `ClientSecretCredential`, `invalid_client`) is
@@ -100,6 +182,11 @@ export interface TokenRegistry<K extends TokenKey> {
    * ```
    */
   retryRefused(): number;
+  /**
+   * A snapshot of every live key: its token's times, whether it is refreshing, its failures.
+   * Reads state only: no timer, no request.
+   */
+  status(): KeyStatus<K>[];
   /** Completes every stream, cancels in-flight requests, forgets tokens. Idempotent. */
   close(): Promise<void>;
 }
@@ -166,7 +253,8 @@ export interface TokenRegistryOptions<K extends TokenKey> {
   readonly scheduler?: SchedulerLike;
   /** @default Math.random */
   readonly random?: () => number;
-  readonly onEvent?: (event: RegistryEvent) => void;
+  /** Called with each {@link RegistryEvent}; a throwing listener is ignored. @default undefined */
+  readonly onEvent?: ((event: RegistryEvent<K>) => void) | undefined;
   /**
    * Called when the registry forgets a key: it holds nothing for it any longer (no usable
    * token, no acquisition in flight, no subscriber), so whatever the caller keeps per key

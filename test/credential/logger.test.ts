@@ -3,10 +3,11 @@ import { LogLevel } from "@azure/msal-node";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   describeFailure,
-  logRegistryEvent,
+  logCredentialEvent,
   msalLoggerCallback,
   redactToken,
 } from "../../src/credential/logger.js";
+import { summarizeFailure } from "../../src/credential/events.js";
 import { AuthenticationError } from "../../src/errors/index.js";
 
 function captureLogs(): { lines: string[]; restore: () => void } {
@@ -48,9 +49,22 @@ describe("logging", () => {
       },
       { transient: false },
     );
-    logRegistryEvent({ type: "acquire-failure", keyId: "k", error, transient: false });
+    logCredentialEvent({
+      type: "acquisition-failed",
+      at: 0,
+      tenantId: "contoso",
+      scopes: ["https://storage.azure.com/.default"],
+      enableCae: false,
+      hasClaims: false,
+      attempt: 0,
+      durationMs: 12,
+      failure: summarizeFailure(error, false),
+      retryInMs: undefined,
+    });
     expect(describeFailure(error)).toContain("AADSTS7000215");
-    expect(capture.lines.join("\n")).toMatch(/AADSTS7000215.*correlationId=corr-9/);
+    expect(capture.lines.join("\n")).toMatch(
+      /acquisition failed tenant=contoso scopes=https:\/\/storage.azure.com\/.default attempt=0 transient=false .*AADSTS7000215.*correlationId=corr-9/,
+    );
   });
 
   it("drops MSAL messages that hold PII", () => {
