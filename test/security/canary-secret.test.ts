@@ -73,13 +73,21 @@ describe("the canary secret never shows", () => {
     setLogLevel("verbose");
     const clientId = "canary-app";
     emulator.registerApplication({ clientId, clientSecret: canary });
-    const make = (id = clientId): ClientSecretCredential =>
-      new ClientSecretCredential(tenants[0], id, canary, {
+    // What events$ and status() showed, every event and a status after each request.
+    const observed: string[] = [];
+    const make = (id = clientId): ClientSecretCredential => {
+      const made = new ClientSecretCredential(tenants[0], id, canary, {
         authorityHost: emulator.authorityHost,
         ca: emulator.caCertificate,
         additionallyAllowedTenants: ["*"],
         refresh: { retryBaseMs: 1, retryCapMs: 2, retryWithoutTokenMs: 0 },
       });
+      made.events$.subscribe((event) => {
+        observed.push(JSON.stringify(event), inspect(event, { depth: 20, showHidden: true }));
+        observed.push(JSON.stringify(made.status()));
+      });
+      return made;
+    };
     try {
       // Success on every shape of request.
       const credential = make();
@@ -199,8 +207,15 @@ describe("the canary secret never shows", () => {
       emulator.clearFaults();
     }
 
-    expect(logLines.join("\n")).toMatch(/acquired key=/);
-    const leaks = [...shown, ...logLines].filter((text) => text.includes(canary));
+    expect(logLines.join("\n")).toMatch(/acquired tenant=/);
+    expect(observed.some((text) => text.includes("acquisition-failed"))).toBe(true);
+    // Events and status show that a key has claims, never the claims.
+    expect(observed.some((text) => text.includes('"hasClaims":true'))).toBe(true);
+    expect(observed.filter((text) => text.includes("acrs"))).toEqual([]);
+    for (const token of tokens) {
+      expect(observed.filter((text) => text.includes(token.split(".")[2]!))).toEqual([]);
+    }
+    const leaks = [...shown, ...logLines, ...observed].filter((text) => text.includes(canary));
     expect(leaks).toEqual([]);
     // Tokens appear in logs only redacted: no full token, nor its signature, in any line.
     for (const token of tokens) {
