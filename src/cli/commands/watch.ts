@@ -11,6 +11,7 @@ import {
   formatElapsed,
   redactToken,
 } from "../support/format.js";
+import { formatEvent, formatStatus } from "../support/observe.js";
 
 const help = `Usage: rx-identity watch --scope SCOPE [options]
 
@@ -25,6 +26,8 @@ Options:
   --secret-file FILE read the client secret from FILE, following it as it is rotated
                      (default: AZURE_CLIENT_SECRET_FILE, else AZURE_CLIENT_SECRET)
   --count N          stop after N tokens (default: run until Ctrl-C)
+  --events           also print credential.events$ (acquisitions, failures, retries, stale
+                     serving, the token store) and credential.status() after each token
   -h, --help         show this help
 
 Example:
@@ -38,6 +41,7 @@ const options = {
   "ca-file": { type: "string" },
   "secret-file": { type: "string" },
   count: { type: "string" },
+  events: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies Options;
 
@@ -54,7 +58,7 @@ export const watchCommand: Command = {
   summary: "print a line per token as token$ refreshes it",
   help,
   synopsis:
-    "rx-identity watch --scope SCOPE... [--tenant TENANT] [--cae] [--ca-file FILE] [--secret-file FILE] [--count N]",
+    "rx-identity watch --scope SCOPE... [--tenant TENANT] [--cae] [--ca-file FILE] [--secret-file FILE] [--count N] [--events]",
   options,
   async run({ argv, env, stdout, stderr, signal }) {
     const { values } = parseCommandArgs("watch", argv, options);
@@ -85,6 +89,14 @@ export const watchCommand: Command = {
       : "(Ctrl-C to stop)";
     stdout.write(`${palette.dim(formatElapsed(0))} watching ${scopes.join(" ")} ${until}\n`);
     let seen = 0;
+    const showEvents = values.events === true;
+    const stamp = (): string => palette.dim(formatElapsed(Date.now() - started));
+    const events = showEvents
+      ? credential.events$.subscribe((event) => {
+          const text = formatEvent(event, Date.now());
+          if (text !== undefined) stdout.write(`${stamp()} ${text}\n`);
+        })
+      : undefined;
     try {
       const failure = await new Promise<unknown>((resolve) => {
         const holder: { subscription?: Subscription } = {};
@@ -121,6 +133,11 @@ export const watchCommand: Command = {
                   palette.dim(`(${new Date(token.expiresOnTimestamp).toISOString()})`) +
                   "\n",
               );
+              if (showEvents) {
+                for (const text of formatStatus(credential.status())) {
+                  stdout.write(`${stamp()} ${text}\n`);
+                }
+              }
               if (seen >= count) stop(undefined);
             },
             error: (error: unknown) => stop(error),
@@ -137,6 +154,7 @@ export const watchCommand: Command = {
       );
       return 0;
     } finally {
+      events?.unsubscribe();
       await credential.close();
     }
   },
