@@ -4,6 +4,7 @@
  */
 export const measureIds: readonly string[] = [
   "cache-hit",
+  "cache-hit-otel",
   "stampede",
   "key-scaling",
   "memory",

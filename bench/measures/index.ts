@@ -1,6 +1,7 @@
 /** Every measure of the bench, in the order of {@link measureIds}. */
 import type { Measure } from "../measure.js";
 import { cacheHit } from "./cache-hit.js";
+import { cacheHitOtel } from "./cache-hit-otel.js";
 import { firstToken } from "./first-token.js";
 import { forgottenKeys } from "./forgotten-keys.js";
 import { fleet } from "./fleet.js";
@@ -11,6 +12,7 @@ import { coldStampede } from "./stampede.js";
 
 export const measures: readonly Measure[] = [
   cacheHit,
+  cacheHitOtel,
   coldStampede,
   keyScaling,
   memory,

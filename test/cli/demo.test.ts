@@ -21,6 +21,14 @@ describe("npm start", () => {
       ),
     ).toBe(true);
     expect(output.some((line) => /claims\s+.*1 request carrying claims/.test(line))).toBe(true);
+    // credential.status() mid-outage: the held token is still usable, its refresh is failing.
+    expect(
+      output.some((line) =>
+        /status\s+https:\/\/storage\.azure\.com\/\.default: usable for \S+, .*refresh failed [1-9]\d* times? \(transient AuthenticationError \(status 503/.test(
+          line,
+        ),
+      ),
+    ).toBe(true);
     // Tokens are only ever shown redacted.
     expect(result.stdout).not.toMatch(/eyJ[\w-]{20,}/);
     // No colour when stdout is not a terminal.

@@ -16,6 +16,7 @@ import {
   redactToken,
   type Palette,
 } from "../support/format.js";
+import { formatStatus } from "../support/observe.js";
 
 const help = `Usage: npm start -- [options]     (or: rx-identity demo [options])
 
@@ -178,6 +179,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       disableInstanceDiscovery: true,
     });
     const cred = credential;
+    const showStatus = (): void => {
+      for (const text of formatStatus(cred.status())) {
+        line("status", p.cyan, text.replace(/^status /, ""));
+      }
+    };
     line(
       "setup",
       p.cyan,
@@ -262,6 +268,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         `the emulator answers 503 to every token request for the next ${formatDuration(outageMs)}`,
       );
       await pause(outageMs, signal);
+      // What a health check reads mid-outage: usable-until, failures in a row, stale serving.
+      showStatus();
       fault.remove();
       outageFailures = fault.hits;
       line(
@@ -287,6 +295,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     }
 
     await pause(durationMs - elapsed(), signal);
+    showStatus();
   } finally {
     for (const subscription of subscriptions) subscription.unsubscribe();
     await credential?.close();
