@@ -189,12 +189,12 @@ export function instrumentCredential(
   source: TelemetrySource,
   options: InstrumentOptions,
 ): {
-  traceRequest(
+  readonly traceRequest: (
     key: CredentialKey,
     callerContext: unknown,
     request: () => Promise<AcquiredToken>,
-  ): Promise<AcquiredToken>;
-  close(): void;
+  ) => Promise<AcquiredToken>;
+  readonly close: () => void;
 } {
   const url = new URL(options.authorityHost);
   const scopeAttribute = options.scopeAttribute === true;

@@ -50,7 +50,7 @@ interface Setup {
   readonly logs: string[];
   /** 401 answers and 200 answers the emulator gave this application. */
   readonly count: () => { refused: number; ok: number; all: number };
-  /** Whether an attempt has started (engine log at verbose) and not yet ended. */
+  /** Whether an attempt has started (`events$`) and not yet ended. */
   readonly inFlight: () => boolean;
   close(): Promise<void>;
 }
@@ -79,6 +79,13 @@ async function setUp(first: string, options: { subscribe?: boolean } = {}): Prom
     scheduler,
     refresh: { jitterRatio: 0 },
   });
+  const attempts = { started: 0, ended: 0 };
+  credential.events$.subscribe((event) => {
+    if (event.type === "acquisition-started") attempts.started += 1;
+    if (event.type === "acquisition-succeeded" || event.type === "acquisition-failed") {
+      attempts.ended += 1;
+    }
+  });
   const tokens: AccessToken[] = [];
   const errors: unknown[] = [];
   const subscription =
@@ -97,11 +104,7 @@ async function setUp(first: string, options: { subscribe?: boolean } = {}): Prom
     tokens,
     errors,
     logs,
-    inFlight: () => {
-      const started = logs.filter((line) => line.includes("acquiring key=")).length;
-      const ended = logs.filter((line) => /acquired key=|acquisition failed key=/.test(line));
-      return started > ended.length;
-    },
+    inFlight: () => attempts.started > attempts.ended,
     count: () => ({
       refused: emulator.requestCount({ clientId, status: 401 }),
       ok: emulator.requestCount({ clientId, status: 200 }),
