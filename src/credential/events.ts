@@ -87,7 +87,7 @@ export type CredentialEvent =
   | (CredentialEventKey & {
       readonly type: "acquisition-succeeded";
       readonly attempt: number;
-      /** How long the successful attempt took, in ms. */
+      /** How long the successful attempt took, in ms (fractional in real time: a monotonic clock). */
       readonly durationMs: number;
       readonly expiresOnTimestamp: number;
       /** When the token will be refreshed (jitter included). */
@@ -96,7 +96,7 @@ export type CredentialEvent =
   | (CredentialEventKey & {
       readonly type: "acquisition-failed";
       readonly attempt: number;
-      /** How long the failed attempt took, in ms. */
+      /** How long the failed attempt took, in ms (fractional in real time: a monotonic clock). */
       readonly durationMs: number;
       readonly failure: FailureSummary;
       /** When the next attempt starts; `undefined` when no usable token is left and none is. */

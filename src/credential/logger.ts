@@ -92,7 +92,7 @@ export function logCredentialEvent(event: CredentialEvent): void {
       return;
     case "acquisition-succeeded":
       logger.info(
-        `acquired ${keyOf(event)} in ${event.durationMs}ms expiresOn=${iso(event.expiresOnTimestamp)} refreshAt=${iso(event.refreshAt)}`,
+        `acquired ${keyOf(event)} in ${Math.round(event.durationMs)}ms expiresOn=${iso(event.expiresOnTimestamp)} refreshAt=${iso(event.refreshAt)}`,
       );
       return;
     case "acquisition-failed":

@@ -39,7 +39,7 @@ export function formatEvent(event: CredentialEvent, now: number): string | undef
     case "acquisition-started":
       return undefined;
     case "acquisition-succeeded":
-      return `event acquired${key} in ${event.durationMs} ms, attempt ${event.attempt + 1}; refresh ${until(event.refreshAt, now)}, expires ${until(event.expiresOnTimestamp, now)}`;
+      return `event acquired${key} in ${Math.round(event.durationMs)} ms, attempt ${event.attempt + 1}; refresh ${until(event.refreshAt, now)}, expires ${until(event.expiresOnTimestamp, now)}`;
     case "acquisition-failed":
       return `event failed${key}: ${failureText(event.failure)}, attempt ${event.attempt + 1}; ${event.retryInMs === undefined ? "no retry" : `retry in ${formatDuration(event.retryInMs)}`}`;
     case "token-served-stale":
