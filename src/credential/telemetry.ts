@@ -4,7 +4,8 @@
  * and meter providers are registered globally. Nothing to configure.
  *
  * Nothing is loaded or paid without it: the API is imported once per process with a dynamic
- * `import()` (a `require` in the CommonJS build) whose failure only means "absent". Nothing
+ * `import()` (a `require` in the CommonJS build) whose failure only means "absent", and no
+ * request waits for it (one sent before it settles is traced once it has). Nothing
  * here is on the cache-hit path: spans wrap requests, request metrics read `events$`, and the
  * gauges read `status()` when a collector asks.
  */
@@ -205,31 +206,86 @@ export function instrumentCredential(
   });
   const subscription = events.subscribe((event) => {
     if (event.type !== "acquisition-succeeded" && event.type !== "acquisition-failed") return;
-    if (api === undefined || api === null) return;
-    const { requests, duration } = instrumentsOf(api);
-    const attributes = requestAttributes(event, scopeAttribute);
-    requests.add(1, attributes);
-    duration.record(event.durationMs / 1_000, attributes);
+    const record = (otel: Api): void => {
+      const { requests, duration } = instrumentsOf(otel);
+      const attributes = requestAttributes(event, scopeAttribute);
+      requests.add(1, attributes);
+      duration.record(event.durationMs / 1_000, attributes);
+    };
+    if (api !== undefined && api !== null) record(api);
+    // A request that went out while the API was being imported is counted once it is there.
+    else if (api === undefined) void loadOpenTelemetry().then((otel) => otel && record(otel));
   });
 
-  async function traceRequest(
+  function traceRequest(
     key: CredentialKey,
     callerContext: unknown,
     request: () => Promise<AcquiredToken>,
   ): Promise<AcquiredToken> {
-    const otel = api === undefined ? await loadOpenTelemetry() : api;
+    const otel = api;
     if (otel === null) return request();
+    if (otel === undefined) return traceBeforeLoaded(key, callerContext, request);
     // An Azure SDK client traced through OpenTelemetry passes an OpenTelemetry `Context`;
     // without its instrumentation, core-tracing's own context holds no OpenTelemetry span.
+    const parent = parentOf(otel, callerContext);
+    const span = startRequestSpan(otel, key, parent, undefined);
+    return otel.context.with(otel.trace.setSpan(parent, span), request).then(
+      (token) => {
+        endRequestSpan(otel, span, undefined, undefined);
+        return token;
+      },
+      (error: unknown) => {
+        endRequestSpan(otel, span, { error }, undefined);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * A request made while the API is still being imported (the first one, right after the
+   * process started): it goes out at once, as without a provider, and its span is recorded
+   * when the import settles, with the request's own start and end times. Waiting for the
+   * import first would delay the request by a module load (and stall a virtual clock, which
+   * sees no request on the wire meanwhile and moves on).
+   */
+  function traceBeforeLoaded(
+    key: CredentialKey,
+    callerContext: unknown,
+    request: () => Promise<AcquiredToken>,
+  ): Promise<AcquiredToken> {
+    // Span times are wall-clock instants: the SDK's own clock is `Date`-based too.
+    const startTime = Date.now();
+    const pending = request();
+    const settled = pending.then(
+      () => ({ endTime: Date.now(), failure: undefined }),
+      (error: unknown) => ({ endTime: Date.now(), failure: { error } }),
+    );
+    void Promise.all([loadOpenTelemetry(), settled]).then(([otel, { endTime, failure }]) => {
+      if (otel === null) return;
+      const span = startRequestSpan(otel, key, parentOf(otel, callerContext), startTime);
+      endRequestSpan(otel, span, failure, endTime);
+    });
+    return pending;
+  }
+
+  function parentOf(otel: Api, callerContext: unknown): Otel.Context {
     const given = isContext(callerContext) ? callerContext : undefined;
-    const parent =
-      given !== undefined && otel.trace.getSpan(given) !== undefined
-        ? given
-        : otel.context.active();
-    const span = otel.trace.getTracer(INSTRUMENTATION_SCOPE).startSpan(
+    return given !== undefined && otel.trace.getSpan(given) !== undefined
+      ? given
+      : otel.context.active();
+  }
+
+  function startRequestSpan(
+    otel: Api,
+    key: CredentialKey,
+    parent: Otel.Context,
+    startTime: number | undefined,
+  ): Otel.Span {
+    return otel.trace.getTracer(INSTRUMENTATION_SCOPE).startSpan(
       TOKEN_REQUEST_SPAN,
       {
         kind: otel.SpanKind.CLIENT,
+        ...(startTime === undefined ? {} : { startTime }),
         attributes: {
           "az.namespace": "Microsoft.AAD",
           "http.request.method": "POST",
@@ -244,12 +300,18 @@ export function instrumentCredential(
       },
       parent,
     );
-    try {
-      const token = await otel.context.with(otel.trace.setSpan(parent, span), request);
+  }
+
+  function endRequestSpan(
+    otel: Api,
+    span: Otel.Span,
+    failed: { readonly error: unknown } | undefined,
+    endTime: number | undefined,
+  ): void {
+    if (failed === undefined) {
       span.setAttribute("http.response.status_code", 200);
-      return token;
-    } catch (error) {
-      const failure = summarizeFailure(error, false);
+    } else {
+      const failure = summarizeFailure(failed.error, false);
       if (failure.status !== undefined && failure.status > 0) {
         span.setAttribute("http.response.status_code", failure.status);
       }
@@ -264,12 +326,10 @@ export function instrumentCredential(
         span.setAttribute("rx_identity.correlation_id", failure.correlationId);
       }
       // Name and message only: no stack, no cause chain, no raw response.
-      span.recordException({ name: failure.name, message: failure.message });
+      span.recordException({ name: failure.name, message: failure.message }, endTime);
       span.setStatus({ code: otel.SpanStatusCode.ERROR, message: errorType(failure) });
-      throw error;
-    } finally {
-      span.end();
     }
+    span.end(endTime);
   }
 
   return {

@@ -4,7 +4,7 @@
  * metrics, nothing on a cache hit, nothing secret in anything exported.
  */
 import { ROOT_CONTEXT, SpanStatusCode, trace } from "@opentelemetry/api";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ClientSecretCredential, METRICS, TOKEN_REQUEST_SPAN } from "../../src/index.js";
 import { startEntraEmulator, type EntraEmulator } from "../../src/testing/index.js";
 import { metricLines, registerOtel, spanTree, type OtelHarness } from "../support/otel.js";
@@ -157,6 +157,49 @@ describe("OpenTelemetry spans and metrics (real SDK, global providers)", () => {
     const request = otel.spans().find((span) => span.name === TOKEN_REQUEST_SPAN);
     expect(request?.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
     expect(request?.spanContext().traceId).toBe(parent.spanContext().traceId);
+  });
+
+  it("traces and counts the first request of a process, sent while the API is still being imported", async () => {
+    // Arrange: a fresh copy of the package, whose import of @opentelemetry/api has not
+    // settled when the first getToken goes out (no await between the two).
+    const successes = async (): Promise<number> =>
+      (await pointsOf(METRICS.requests))
+        .filter(
+          (point) =>
+            (point.attributes as Record<string, unknown>)["rx_identity.outcome"] === "success",
+        )
+        .reduce((sum, point) => sum + (point.value as number), 0);
+    const before = await successes();
+    vi.resetModules();
+    const fresh = await import("../../src/index.js");
+    const clientId = `otel-app-${++appCounter}`;
+    emulator.registerApplication({ clientId, clientSecret: canary, tenants: [tenant] });
+    const credential = new fresh.ClientSecretCredential(tenant, clientId, canary, {
+      authorityHost: emulator.authorityHost,
+      ca: emulator.caCertificate,
+    });
+    const parent = trace.getTracer("test").startSpan("app.startup");
+    const tracingContext = trace.setSpan(ROOT_CONTEXT, parent);
+
+    // Act
+    const sentAt = Date.now();
+    await credential.getToken(storage, { tracingOptions: { tracingContext } });
+    const answeredAt = Date.now();
+    parent.end();
+    await vi.waitFor(() =>
+      expect(otel.spans().filter((span) => span.name === TOKEN_REQUEST_SPAN)).toHaveLength(1),
+    );
+    await credential.close();
+
+    // Assert: the span has the request's own times and parent, and the request is counted.
+    const request = otel.spans().find((span) => span.name === TOKEN_REQUEST_SPAN);
+    expect(request?.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
+    expect(request?.attributes["http.response.status_code"]).toBe(200);
+    const startMs = request!.startTime[0] * 1_000 + request!.startTime[1] / 1e6;
+    const endMs = request!.endTime[0] * 1_000 + request!.endTime[1] / 1e6;
+    expect(startMs).toBeGreaterThanOrEqual(sentAt - 1);
+    expect(endMs).toBeLessThanOrEqual(answeredAt + 1);
+    expect((await successes()) - before).toBe(1);
   });
 
   it("makes no span and records no metric point on cache hits", async () => {
