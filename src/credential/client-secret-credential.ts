@@ -184,7 +184,9 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
       // A refused secret's back-off ends with a new one: keys still holding a token whose
       // refresh was refused are refreshed at once with it (issue #13), not after 60 s.
       // (The registry is not there yet if the Observable rotates while being subscribed.)
-      onRotate: () => {
+      // The event first: the refreshes it starts come after it in events$ and the log.
+      onRotate: (next, previous) => {
+        this.#observation.onSecretRotated(next, previous);
         this.#registry?.retryRefused();
       },
     });

@@ -7,6 +7,7 @@
 import { isAuthenticationError } from "../errors/index.js";
 import type { KeyFailure, KeyStatus, RegistryEvent } from "../streams/types.js";
 import type { CredentialKey } from "./key.js";
+import type { SecretSnapshot } from "./secret-source.js";
 
 /**
  * A failure as events and status show it: what a log line or a dashboard needs to say what
@@ -70,8 +71,10 @@ export interface CredentialEventKey {
  *   store was taken instead of asking Entra ID.
  * - `store-unavailable` / `store-available`: the token store failed (this process then
  *   acquires on its own) and answered again.
- * - `key-forgotten`: an idle key was dropped from memory.
- * - `secret-rotated`: a newer client secret is in use.
+ * - `key-forgotten`: an idle claims key was dropped to make room (past `maxShortLivedKeys`);
+ *   other idle keys leave memory, and `status()`, without an event.
+ * - `secret-rotated`: a newer client secret is in use: the new secret's fingerprint and the
+ *   one it replaced (8 hex digits of a SHA-256, `secretFingerprint`), never a secret.
  *
  * @example
  * ```ts
@@ -118,7 +121,17 @@ export type CredentialEvent =
   | (CredentialEventKey & { readonly type: "store-unavailable"; readonly failure: FailureSummary })
   | (CredentialEventKey & { readonly type: "store-available" })
   | (CredentialEventKey & { readonly type: "key-forgotten" })
-  | { readonly type: "secret-rotated"; readonly at: number };
+  | {
+      readonly type: "secret-rotated";
+      /** When it happened, epoch ms on the credential's scheduler clock. */
+      readonly at: number;
+      /** 2 at the first rotation, one more at each after it. */
+      readonly version: number;
+      /** The fingerprint of the secret now in use (never the secret). */
+      readonly fingerprint: string;
+      /** The fingerprint of the secret it replaced. */
+      readonly previousFingerprint: string;
+    };
 
 /** Every `type` a {@link CredentialEvent} can have. */
 export type CredentialEventType = CredentialEvent["type"];
@@ -268,6 +281,29 @@ export function toCredentialEvent(
     case "key-evicted":
       return { ...base, type: "key-forgotten" };
   }
+}
+
+/**
+ * The event of a rotation from `previous` to `next`, at `at`: fingerprints only.
+ *
+ * @example
+ * ```ts
+ * createSecretSource(secret$, { scheduler, onRotate: (next, previous) =>
+ *   events.next(secretRotatedEvent(next, previous, scheduler.now())) });
+ * ```
+ */
+export function secretRotatedEvent(
+  next: SecretSnapshot,
+  previous: SecretSnapshot,
+  at: number,
+): CredentialEvent {
+  return {
+    type: "secret-rotated",
+    at,
+    version: next.version,
+    fingerprint: next.fingerprint,
+    previousFingerprint: previous.fingerprint,
+  };
 }
 
 function failureOf(failure: KeyFailure | undefined): TokenStatus["lastFailure"] {

@@ -127,7 +127,9 @@ export function logCredentialEvent(event: CredentialEvent): void {
       logger.verbose(`forgot idle ${keyOf(event)}`);
       return;
     case "secret-rotated":
-      logger.info("secret rotated: new acquisitions use the newest client secret.");
+      logger.info(
+        `ClientSecretCredential: client secret rotated from ${event.previousFingerprint} to ${event.fingerprint}; new token requests use ${event.fingerprint}, tokens already held stay in use.`,
+      );
       return;
   }
 }

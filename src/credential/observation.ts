@@ -7,6 +7,7 @@
 import { Subject, type Observable, type SchedulerLike } from "rxjs";
 import type { AcquiredToken, KeyStatus, RegistryEvent } from "../streams/types.js";
 import {
+  secretRotatedEvent,
   toCredentialEvent,
   toTokenStatus,
   type CredentialEvent,
@@ -14,6 +15,7 @@ import {
 } from "./events.js";
 import type { CredentialKey } from "./key.js";
 import { logCredentialEvent } from "./logger.js";
+import type { SecretSnapshot } from "./secret-source.js";
 import { instrumentCredential } from "./telemetry.js";
 
 /** Options of {@link createCredentialObservation}. */
@@ -36,8 +38,8 @@ export interface CredentialObservation {
   readonly events$: Observable<CredentialEvent>;
   /** The registry's `onEvent`. */
   readonly onRegistryEvent: (event: RegistryEvent<CredentialKey>) => void;
-  /** Emits an event that is not the engine's (a rotated secret). */
-  readonly emit: (event: CredentialEvent) => void;
+  /** The secret source's `onRotate`: a `secret-rotated` event (fingerprints only). */
+  readonly onSecretRotated: (next: SecretSnapshot, previous: SecretSnapshot) => void;
   /** Wraps one token request to Entra ID in a span parented on `callerContext`. */
   readonly traceRequest: (
     key: CredentialKey,
@@ -81,7 +83,8 @@ export function createCredentialObservation(
       if (event.type === "shared-cache-available") tokenStore = "available";
       events.next(toCredentialEvent(event, scheduler.now()));
     },
-    emit: (event) => events.next(event),
+    onSecretRotated: (next, previous) =>
+      events.next(secretRotatedEvent(next, previous, scheduler.now())),
     traceRequest: telemetry.traceRequest,
     status: (closed) => ({
       at: scheduler.now(),

@@ -72,7 +72,7 @@ export interface SecretSourceOptions {
   readonly scheduler: SchedulerLike;
   /** @default {@link DEFAULT_SECRET_TIMEOUT_MS} */
   readonly timeoutMs?: number | undefined;
-  /** Told of every new secret after the first (for the stores' keys). */
+  /** Told of every new secret after the first (the credential's `secret-rotated` event). */
   readonly onRotate?: ((next: SecretSnapshot, previous: SecretSnapshot) => void) | undefined;
 }
 
@@ -99,8 +99,9 @@ function describeReason(error: unknown): string {
 /**
  * The secret source of one credential. A string is validated by the caller and is the only
  * secret for good; an Observable is subscribed to at once, each non-empty string value that
- * differs from the current one is a rotation (logged with both fingerprints), anything else
- * is ignored with a warning. An error after a first value keeps the last secret in use.
+ * differs from the current one is a rotation (told to `onRotate`: the credential makes it a
+ * `secret-rotated` event, whose log line names both fingerprints), anything else is ignored
+ * with a warning. An error after a first value keeps the last secret in use.
  *
  * @example
  * ```ts
@@ -153,9 +154,7 @@ export function createSecretSource(
         settleWaiters(next);
         return;
       }
-      logger.info(
-        `ClientSecretCredential: client secret rotated from ${previous.fingerprint} to ${next.fingerprint}; new token requests use ${next.fingerprint}, tokens already held stay in use.`,
-      );
+      // No log line here: the credential's `secret-rotated` event has it (one source).
       options.onRotate?.(next, previous);
     },
     error: (error: unknown) => {

@@ -8,7 +8,7 @@ import type { AccessToken } from "@azure/core-auth";
 import { AzureLogger, setLogLevel } from "@azure/logger";
 import { BehaviorSubject, firstValueFrom, Subject, VirtualTimeScheduler } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ClientSecretCredential } from "../../src/credential/index.js";
+import { ClientSecretCredential, type CredentialEvent } from "../../src/credential/index.js";
 import { secretFingerprint } from "../../src/credential/secret-source.js";
 import { isAuthenticationError, isCredentialUnavailableError } from "../../src/errors/index.js";
 import { startEntraEmulator, type EntraEmulator } from "../../src/testing/index.js";
@@ -48,6 +48,8 @@ interface Setup {
   readonly tokens: AccessToken[];
   readonly errors: unknown[];
   readonly logs: string[];
+  /** Everything `credential.events$` emitted. */
+  readonly events: CredentialEvent[];
   /** 401 answers and 200 answers the emulator gave this application. */
   readonly count: () => { refused: number; ok: number; all: number };
   /** Whether an attempt has started (`events$`) and not yet ended. */
@@ -80,7 +82,9 @@ async function setUp(first: string, options: { subscribe?: boolean } = {}): Prom
     refresh: { jitterRatio: 0 },
   });
   const attempts = { started: 0, ended: 0 };
+  const events: CredentialEvent[] = [];
   credential.events$.subscribe((event) => {
+    events.push(event);
     if (event.type === "acquisition-started") attempts.started += 1;
     if (event.type === "acquisition-succeeded" || event.type === "acquisition-failed") {
       attempts.ended += 1;
@@ -104,6 +108,7 @@ async function setUp(first: string, options: { subscribe?: boolean } = {}): Prom
     tokens,
     errors,
     logs,
+    events,
     inFlight: () => attempts.started > attempts.ended,
     count: () => ({
       refused: emulator.requestCount({ clientId, status: 401 }),
@@ -136,6 +141,16 @@ describe("a secret Observable (virtual time, real emulator)", () => {
         3_600_000, 5_400_000, 7_200_000, 9_000_000,
       ]);
       expect(t.count()).toEqual({ refused: 0, ok: 4, all: 4 });
+      // The rotation is an event of fingerprints only, and its log line is written from it.
+      expect(t.events.filter((event) => event.type === "secret-rotated")).toEqual([
+        {
+          type: "secret-rotated",
+          at: 0,
+          version: 2,
+          fingerprint: secretFingerprint("new-secret-bbbb"),
+          previousFingerprint: secretFingerprint("old-secret-aaaa"),
+        },
+      ]);
       const rotated = t.logs.filter((line) => line.includes("client secret rotated"));
       expect(rotated).toHaveLength(1);
       expect(rotated[0]).toContain(

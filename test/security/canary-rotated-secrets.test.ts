@@ -1,14 +1,16 @@
 /**
  * Secrets across a rotation: an old, a new and a wrong canary secret run through a rotation,
  * a refused secret and its fail-over, with verbose logging on; none of them may show up in
- * a log line, an error (message, stack, inspect, JSON, causes) or the credential's
- * `util.inspect` and `JSON.stringify`.
+ * a log line, an error (message, stack, inspect, JSON, causes), an event of `events$` (the
+ * `secret-rotated` ones name fingerprints), `status()`, or the credential's `util.inspect`
+ * and `JSON.stringify`.
  */
 import { AzureLogger, setLogLevel } from "@azure/logger";
 import { inspect } from "node:util";
 import { BehaviorSubject, firstValueFrom, skip } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ClientSecretCredential } from "../../src/credential/index.js";
+import { ClientSecretCredential, type CredentialEvent } from "../../src/credential/index.js";
+import { secretFingerprint } from "../../src/credential/secret-source.js";
 import { startEntraEmulator, type EntraEmulator } from "../../src/testing/index.js";
 
 const oldCanary = "CANARY-old-3c9e-do-not-leak";
@@ -52,6 +54,13 @@ describe("rotated canary secrets never show", () => {
       authorityHost: emulator.authorityHost,
       ca: emulator.caCertificate,
     });
+    const events: CredentialEvent[] = [];
+    const observed: string[] = [];
+    credential.events$.subscribe((event) => {
+      events.push(event);
+      observed.push(JSON.stringify(event), inspect(event, { depth: 20, showHidden: true }));
+      observed.push(JSON.stringify(credential.status()));
+    });
     const shown: string[] = [];
     try {
       await credential.getToken(scope);
@@ -81,7 +90,18 @@ describe("rotated canary secrets never show", () => {
       expect(failedOver.token).toMatch(/^ey/);
       expect(lines.some((line) => line.includes("client secret rotated"))).toBe(true);
       expect(lines.some((line) => line.includes("retrying once, at once"))).toBe(true);
-      for (const text of [...lines, ...shown]) {
+      // Both rotations are events naming fingerprints; the log line is written from them.
+      const rotations = events.filter(
+        (event): event is Extract<CredentialEvent, { type: "secret-rotated" }> =>
+          event.type === "secret-rotated",
+      );
+      expect(rotations.map((event) => [event.previousFingerprint, event.fingerprint])).toEqual([
+        [secretFingerprint(oldCanary), secretFingerprint(wrongCanary)],
+        [secretFingerprint(wrongCanary), secretFingerprint(newCanary)],
+      ]);
+      expect(lines.filter((line) => line.includes("client secret rotated"))).toHaveLength(2);
+      expect(observed.some((text) => text.includes("acquisition-failed"))).toBe(true);
+      for (const text of [...lines, ...shown, ...observed]) {
         expect(text).not.toContain(oldCanary);
         expect(text).not.toContain(newCanary);
         expect(text).not.toContain(wrongCanary);

@@ -55,7 +55,7 @@ export function formatEvent(event: CredentialEvent, now: number): string | undef
     case "key-forgotten":
       return `event forgot idle${key}`;
     case "secret-rotated":
-      return "event client secret rotated";
+      return `event client secret rotated from ${event.previousFingerprint} to ${event.fingerprint}`;
   }
 }
 
