@@ -2,7 +2,7 @@
  * `credential.events$` and `credential.status()` against the emulator (real MSAL over
  * HTTPS): what a service's health check and alerting would read.
  */
-import { firstValueFrom, filter, take, toArray } from "rxjs";
+import { firstValueFrom, filter, take, toArray, VirtualTimeScheduler } from "rxjs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   ClientSecretCredential,
@@ -108,6 +108,35 @@ describe("credential.events$", () => {
     const failed = events[1] as Extract<CredentialEvent, { type: "acquisition-failed" }>;
     expect(failed.retryInMs).toBeGreaterThanOrEqual(0);
     expect(failed.retryInMs).toBeLessThanOrEqual(20);
+    // Every event names its key: tenant, scopes, CAE flag, whether it has claims.
+    for (const event of events) {
+      expect(event).toMatchObject({
+        tenantId: tenant,
+        scopes: [storage],
+        enableCae: false,
+        hasClaims: false,
+      });
+    }
+  });
+
+  it("names the CAE flag and that claims were asked for, never the claims", async () => {
+    // Arrange
+    const { credential, events } = setup();
+    const claims = JSON.stringify({ access_token: { acrs: { essential: true, value: "c1" } } });
+
+    // Act
+    await credential.getToken(storage, { enableCae: true, claims });
+
+    // Assert
+    expect(events.map((event) => event.type)).toEqual([
+      "acquisition-started",
+      "acquisition-succeeded",
+    ]);
+    for (const event of events) {
+      expect(event).toMatchObject({ tenantId: tenant, scopes: [storage], enableCae: true });
+      expect(event).toMatchObject({ hasClaims: true });
+      expect(JSON.stringify(event)).not.toContain("acrs");
+    }
   });
 
   it("reports a permanent refusal with its AADSTS code and no retry", async () => {
@@ -210,6 +239,44 @@ describe("credential.status()", () => {
       aadstsCodes: [7000222],
     });
     expect(events.filter((event) => event.type === "token-served-stale")).toHaveLength(1);
+  });
+
+  it("lists a key while its first request is in flight, and not once the engine forgot it", async () => {
+    // Arrange: an application the emulator does not know is refused (no token, no retry).
+    const wrong = new ClientSecretCredential(tenant, "nobody-registered-this-either", secret, {
+      authorityHost: emulator.authorityHost,
+      ca: emulator.caCertificate,
+    });
+    credentials.push(wrong);
+    emulator.setLatency(100);
+
+    // Act
+    const refused = wrong.getToken(storage).catch((error: unknown) => error);
+    await emulator.waitForRequests(emulator.requests.length + 1);
+    const inFlight = wrong.status();
+    await refused;
+    emulator.setLatency(0);
+
+    // Assert: in flight, then forgotten at once after the refusal (issue #12).
+    expect(inFlight.keys).toMatchObject([
+      { scopes: [storage], refreshing: true, usableUntil: undefined, consecutiveFailures: 0 },
+    ]);
+    expect(wrong.status().keys).toEqual([]);
+  });
+
+  it("drops a key whose token expired with nobody asking (virtual time)", async () => {
+    // Arrange
+    const scheduler = new VirtualTimeScheduler();
+    const { credential } = setup({}, { scheduler });
+    const token = await credential.getToken(storage);
+    expect(credential.status().keys).toHaveLength(1);
+
+    // Act: the clock moves past the token's expiry, nothing subscribed, no call.
+    scheduler.schedule(() => undefined, token.expiresOnTimestamp + 1 - scheduler.now());
+    scheduler.flush();
+
+    // Assert: the engine keeps it only until its sweep; status() lists live keys only.
+    expect(credential.status()).toMatchObject({ at: token.expiresOnTimestamp + 1, keys: [] });
   });
 
   it("is empty and closed after close()", async () => {
