@@ -5,6 +5,7 @@
  * only which key layout and publish command to use.
  */
 import type * as Redis from "redis";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectionOptions } from "node:tls";
 import {
   loadRedis,
@@ -54,6 +55,17 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
+/**
+ * node-redis's own command timeout, which drops a command still waiting to be written (so a
+ * lease is never taken after its caller gave up). It counts on a bare timer, which a busy
+ * event loop fires late, as if Redis had not answered: it is set to the longest the store's
+ * own deadline ever waits (4 × `commandTimeoutMs`, see command-deadline.ts), so it never
+ * fails a command before that deadline would.
+ */
+function nodeRedisTimeout(settings: RedisConnectionSettings): { timeout: number } {
+  return { timeout: 4 * settings.commandTimeoutMs };
+}
+
 /** What every command connection gets: fail at once while disconnected, bounded queues. */
 function commandDefaults(settings: RedisConnectionSettings) {
   return {
@@ -83,7 +95,7 @@ function nodeConnection(
   const client: RedisClient = redis.createClient({
     url,
     ...commandDefaults(settings),
-    commandOptions: { timeout: settings.commandTimeoutMs },
+    commandOptions: nodeRedisTimeout(settings),
     socket: {
       ...settings.tls,
       connectTimeout: settings.connectTimeoutMs,
@@ -122,6 +134,29 @@ function userOf(url: string | undefined): { username?: string; password?: string
   };
 }
 
+/**
+ * Connects `cluster`, again and again with `backoff` until `signal` aborts. A single node's
+ * client reconnects by itself until it gets through; a cluster's `connect()` gives up once no
+ * root node answers (`RootNodesUnavailableError`), and the store would never connect.
+ */
+async function connectUntilClosed(
+  cluster: { connect(): Promise<unknown> },
+  backoff: (attempt: number) => number,
+  signal: AbortSignal,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await cluster.connect();
+      return;
+    } catch (error) {
+      if (signal.aborted) throw error;
+      await sleep(backoff(attempt), undefined, { signal, ref: false }).catch(() => {
+        throw error; // closed while waiting
+      });
+    }
+  }
+}
+
 function clusterConnection(
   redis: RedisModule,
   options: Redis.RedisClusterOptions<Redis.RedisModules>,
@@ -145,17 +180,18 @@ function clusterConnection(
   const cluster = redis.createCluster({
     ...options,
     defaults,
-    commandOptions: { timeout: settings.commandTimeoutMs },
+    commandOptions: nodeRedisTimeout(settings),
     // A master that stopped answering is looked up again after this long of reconnecting
     // (node-redis's default: 5 s); that is how the store finds the replica promoted in its
     // place, as no `MOVED` comes from a dead node.
     topologyRefreshOnReconnectionAttemptStrategy:
       options.topologyRefreshOnReconnectionAttemptStrategy ?? 1_000,
   });
+  const closing = new AbortController();
   return {
     publish: "SPUBLISH",
     cluster: true,
-    connect: () => cluster.connect(),
+    connect: () => connectUntilClosed(cluster, settings.reconnectStrategy, closing.signal),
     send: (key, args) => cluster.sendCommand(key, false, [...args]),
     onError(listener) {
       cluster.on("error", listener);
@@ -172,14 +208,23 @@ function clusterConnection(
       });
       sub.on("error", () => undefined); // the command connections already report outages
       sub.on("sharded-channel-moved-error", () => undefined);
-      const active = sub
-        .connect()
+      const unsubscribed = new AbortController();
+      const active = connectUntilClosed(sub, settings.reconnectStrategy, unsubscribed.signal)
         .then(() => Promise.all(channels.map((channel) => sub.sSubscribe(channel, listener))))
         .then(() => undefined)
         .catch(() => undefined);
-      return { active, close: () => void closeQuietly(sub) };
+      return {
+        active,
+        close: () => {
+          unsubscribed.abort();
+          void closeQuietly(sub);
+        },
+      };
     },
-    close: () => closeQuietly(cluster),
+    close() {
+      closing.abort();
+      return closeQuietly(cluster);
+    },
   };
 }
 

@@ -4,13 +4,14 @@
  * (sharded pub/sub), and bad configurations fail before any connection.
  */
 import { once } from "node:events";
-import { createServer, type AddressInfo } from "node:net";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { createCluster } from "redis";
 import { firstValueFrom, take, toArray } from "rxjs";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import {
   createRedisTokenStore,
   credentialIdOf,
+  isTokenStoreUnavailableError,
   storeKeyOf,
   type RedisTokenStore,
   type RedisTokenStoreOptions,
@@ -108,6 +109,54 @@ describe("createRedisTokenStore({ cluster })", () => {
       new Set(keys.map((_, i) => `w${i}`)),
     );
     expect(updates.at(-1)).toEqual({ key: keys[0], entry: undefined });
+  });
+
+  test("a store whose root node does not answer yet returns unavailable and connects once it does", async () => {
+    // A root node that refuses every connection until `up`, then forwards to a real node.
+    let up = false;
+    let refused = 0;
+    const target = cluster.nodes[0]!;
+    const root = createServer((socket) => {
+      if (!up) {
+        refused++;
+        socket.destroy();
+        return;
+      }
+      const upstream = connect(target.port, "127.0.0.1");
+      socket.pipe(upstream).pipe(socket);
+      const end = (): void => {
+        socket.destroy();
+        upstream.destroy();
+      };
+      socket.on("error", end).on("close", end);
+      upstream.on("error", end).on("close", end);
+    });
+    root.listen(0, "127.0.0.1");
+    await once(root, "listening");
+    const url = `redis://127.0.0.1:${(root.address() as AddressInfo).port}`;
+
+    try {
+      const store = await open({
+        cluster: { rootNodes: [{ url }] },
+        connectTimeoutMs: 200,
+        reconnect: { baseDelayMs: 20, maxDelayMs: 100 },
+      });
+      const failure = await store.read(keyOf(900)).catch((e: unknown) => e);
+      const whileDown = store.available;
+      up = true;
+      await vi.waitFor(() => store.write(keyOf(900), entry("late")), {
+        timeout: 5_000,
+        interval: 50,
+      });
+
+      expect(isTokenStoreUnavailableError(failure)).toBe(true);
+      expect(whileDown).toBe(false);
+      expect(refused).toBeGreaterThan(1); // tried again, not given up after the first refusal
+      expect((await store.read(keyOf(900)))?.token).toBe("late");
+      expect(store.available).toBe(true);
+    } finally {
+      root.close();
+    }
   });
 
   test("url and cluster together, a cluster with no root node, or tls on redis://, fail with a TypeError before any connection", async () => {
