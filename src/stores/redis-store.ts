@@ -104,7 +104,9 @@ function targetOf(options: RedisTokenStoreOptions): RedisConnectionSettings["tar
 }
 
 function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (!(error instanceof Error)) return String(error);
+  // node-redis's TimeoutError has no message and keeps the name "Error": name its class.
+  return `${error.name}: ${error.message === "" ? error.constructor.name : error.message}`;
 }
 
 /**
@@ -178,6 +180,7 @@ export async function createRedisTokenStore(
   const firstConnection = new Promise<void>((resolve) => (firstReady = resolve));
   let toldWhyNotConnected = false;
   const markDown = (reason: string): void => {
+    if (closed) return; // connections closing on `close()` are no outage
     if (available) {
       logger.warning(
         `rx-identity Redis token store unavailable (${reason}); processes acquire tokens on their own until it returns.`,
