@@ -1,13 +1,14 @@
 /**
  * Fleet figure: 8 processes, each with its own `ClientSecretCredential` following 100 keys
  * for 3 tokens per key (the first and 2 refreshes), against the emulator: how many token
- * requests reach it with the Redis token store shared by the fleet, and without any store.
+ * requests reach it with the Redis token store shared by the fleet (on one `redis-server`,
+ * then on a Redis Cluster of 3 masters and 3 replicas), and without any store.
  * With the store the fleet should make one request per key per cycle (target at most 315 for
  * 300 key-cycles); without it every process asks for itself (8 × 100 × 3 = 2,400).
  *
  * Each process is a real `node` child (`test/fleet/fixtures/credential-child.ts`, the one the
- * fleet tests run) and Redis is a real `redis-server` on a free loopback port, started and
- * stopped here. Tokens live 30 s with `refresh_in` 10 s (quick: 10 s and 4 s), so a run takes
+ * fleet tests run) and Redis is a real `redis-server` on a free loopback port (the cluster:
+ * six, joined by `redis-cli --cluster create`), started and stopped here. Tokens live 30 s with `refresh_in` 10 s (quick: 10 s and 4 s), so a run takes
  * a few refresh cycles of real time. This module prints nothing: it returns the numbers.
  *
  * The children use the library's default retry backoff and follow a scope again should its
@@ -21,6 +22,7 @@ import type { EntraEmulator } from "../src/testing/index.js";
 import type { ChildConfig } from "../test/fleet/fixtures/credential-child.js";
 import { startChild, type FleetChild } from "../test/fleet/support/children.js";
 import { startRedis } from "../test/support/redis.js";
+import { startRedisCluster } from "../test/support/redis-cluster.js";
 
 /** Options of {@link measureFleet}. */
 export interface MeasureFleetOptions {
@@ -80,6 +82,8 @@ export interface FleetResult {
   /** The issue's bound for the full size: at most `ideal × 1.05` (315 for 100 keys × 3 cycles). */
   readonly target: number;
   readonly withStore: FleetRun;
+  /** With the store on a Redis Cluster (3 masters, 3 replicas). */
+  readonly withClusterStore: FleetRun;
   readonly withoutStore: FleetRun;
 }
 
@@ -125,7 +129,7 @@ async function runFleet(
         () =>
           reject(
             new Error(
-              `the fleet (${config.redisUrl === undefined ? "without" : "with"} the store) did not finish within ${RUN_LIMIT_MS} ms (${emulator.requestCount({ clientId: config.clientId })} requests so far):\n${unfinished(children)}`,
+              `the fleet (${config.redisUrl === undefined && config.redisCluster === undefined ? "without" : "with"} the store) did not finish within ${RUN_LIMIT_MS} ms (${emulator.requestCount({ clientId: config.clientId })} requests so far):\n${unfinished(children)}`,
             ),
           ),
         RUN_LIMIT_MS,
@@ -159,13 +163,14 @@ async function runFleet(
 }
 
 /**
- * Runs the fleet twice (with the Redis store, then without any store) and returns the
- * request counts.
+ * Runs the fleet three times (with the Redis store on one node, on a cluster, then without
+ * any store) and returns the request counts.
  *
  * @example
  * ```ts
  * const fleet = await measureFleet({ quick: false, emulator });
  * fleet.withStore.requests; // about 300 (target ≤ 315)
+ * fleet.withClusterStore.requests; // about 300 too
  * fleet.withoutStore.requests; // 2,400
  * ```
  */
@@ -212,6 +217,18 @@ export async function measureFleet(options: MeasureFleetOptions): Promise<FleetR
       redisUrl,
       keyPrefix: shared.clientId,
     });
+    const cluster = await startRedisCluster();
+    let withClusterStore: FleetRun;
+    try {
+      const clustered = appConfig();
+      withClusterStore = await runFleet(emulator, processes, {
+        ...clustered,
+        redisCluster: cluster.rootNodes.map((node) => node.url),
+        keyPrefix: clustered.clientId,
+      });
+    } finally {
+      await cluster.stop();
+    }
     const withoutStore = await runFleet(emulator, processes, appConfig());
     const ideal = keys * cycles;
     return {
@@ -221,6 +238,7 @@ export async function measureFleet(options: MeasureFleetOptions): Promise<FleetR
       ideal,
       target: Math.floor(ideal * 1.05),
       withStore,
+      withClusterStore,
       withoutStore,
     };
   } finally {

@@ -19,6 +19,8 @@ export type ChildEvent =
       readonly scope: string;
       readonly token: string;
       readonly expiresOnTimestamp: number;
+      /** When this process read the line (epoch ms), stamped here, not by the child. */
+      readonly receivedAt: number;
     }
   | { readonly type: "error"; readonly scope: string; readonly message: string }
   | { readonly type: "complete"; readonly scope: string };
@@ -72,7 +74,8 @@ export function startChild(config: ChildConfig, env: NodeJS.ProcessEnv = {}): Fl
     const lines = buffered.split("\n");
     buffered = lines.pop() ?? "";
     for (const line of lines) {
-      if (line.trim() !== "") events.push(JSON.parse(line) as ChildEvent);
+      if (line.trim() !== "")
+        events.push({ ...(JSON.parse(line) as object), receivedAt: Date.now() } as ChildEvent);
     }
     for (const watcher of [...watchers]) watcher();
   });
