@@ -43,6 +43,11 @@ export type { RedisTokenStoreOptions };
  *   of a new token at once. The message carries the sealed value: no `GET` needed, and a
  *   process without the secret cannot forge one.
  *
+ * On a Redis Cluster (`cluster` instead of `url`) the same keys carry a hash tag per slot
+ * group, shared with that group's channel, so each script runs on one master, and updates
+ * go by sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`); see `keyLayout` in redis-protocol.ts for
+ * the layout and why.
+ *
  * Redis is an optimisation, never a dependency of getting a token: every command has a
  * bounded timeout, commands are not queued while disconnected (`disableOfflineQueue`), and
  * any failure rejects with {@link TokenStoreUnavailableError} so the caller acquires on its

@@ -5,7 +5,7 @@
  * short `cluster-node-timeout` so a killed master's replica takes over within seconds.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -69,13 +69,16 @@ export async function startRedisCluster(
   };
   try {
     const started = await Promise.all(
-      Array.from({ length: masters * (1 + replicas) }, (_, i) =>
+      Array.from({ length: masters * (1 + replicas) }, async (_, i) =>
         startRedis({
           args: [
+            // Its own folder: a replica writes the RDB of its first sync into `dir`.
+            "--dir",
+            await mkdir(join(directory, `node-${i}`)).then(() => join(directory, `node-${i}`)),
             "--cluster-enabled",
             "yes",
             "--cluster-config-file",
-            join(directory, `nodes-${i}.conf`),
+            "nodes.conf",
             "--cluster-node-timeout",
             String(options.nodeTimeoutMs ?? 1_000),
             // Replicas take over however briefly their link was down (the default factor 10
