@@ -1,12 +1,8 @@
 import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
-import { defer, isObservable, type Observable } from "rxjs";
-import {
-  AuthenticationError,
-  CredentialUnavailableError,
-  InvalidArgumentError,
-} from "../errors/index.js";
+import { isObservable, type Observable } from "rxjs";
+import { CredentialUnavailableError, InvalidArgumentError } from "../errors/index.js";
 import type { TokenStore } from "../stores/index.js";
-import { createTokenRegistry, unrefScheduler, type TokenRegistry } from "../streams/index.js";
+import { unrefScheduler } from "../streams/index.js";
 import { createAcquirer, type Acquirer } from "./acquire.js";
 import type {
   ClientSecretCredentialOptions,
@@ -16,12 +12,9 @@ import type {
   TokenStreamOptions,
 } from "./credential-options.js";
 import type { CredentialEvent, CredentialStatus } from "./events.js";
-import { holdUntilFirstValue, whileAwaited } from "./keep-alive.js";
-import { deriveKey, type CredentialKey } from "./key.js";
+import { EngineCredential } from "./engine-credential.js";
 import { logger } from "./logger.js";
 import { classify } from "./map-error.js";
-import { callSignal } from "./shared-signal.js";
-import { createCredentialObservation, type CredentialObservation } from "./observation.js";
 import { openPersistentCache, sharedCacheOf } from "./stores.js";
 import { secretFromFile } from "./secret-from-file.js";
 import { createSecretSource, type SecretSource } from "./secret-source.js";
@@ -29,10 +22,8 @@ import { resolveTenant } from "./tenant.js";
 import {
   normalizeAuthorityHost,
   validateAllowedTenants,
-  validateClaims,
   validateClientId,
   validateClientSecret,
-  validateScopes,
   validateTenantId,
 } from "./validation.js";
 
@@ -46,11 +37,6 @@ export type {
   TokenCachePersistenceOptions,
   TokenStreamOptions,
 };
-
-/** The same text as one flat (sequential) string, whatever the shape of `text` in V8. */
-function flatCopy(text: string): string {
-  return JSON.parse(JSON.stringify(text)) as string;
-}
 
 /**
  * Authenticates a service principal with a client secret against Microsoft Entra ID: a
@@ -74,24 +60,11 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
   /** The authority host, without a trailing `/`. */
   readonly authorityHost: string;
 
-  readonly #allowedTenants: readonly string[];
-  readonly #registry: TokenRegistry<CredentialKey>;
+  readonly #engine: EngineCredential;
   readonly #acquirer: Acquirer;
   readonly #secrets: SecretSource;
-  /**
-   * Validated keys by scope string (plain and CAE), for the hot path. An entry goes when the
-   * registry forgets its key, so the memo follows the live keys (a fixed bound thrashes once
-   * more scopes than it holds are in use, and every call then validates again).
-   */
-  readonly #plainKeys = new Map<string, CredentialKey>();
-  readonly #caeKeys = new Map<string, CredentialKey>();
-  /** The credential's tenant as keys hold it. */
-  readonly #keyTenant: string;
-  /** Promises of `get` seen fulfilled: a cache hit returns one of them again. */
-  readonly #settled = new WeakSet<Promise<AccessToken>>();
   /** The file cache this credential opened (a given `tokenStore` is the caller's to close). */
   readonly #ownedStore: Promise<TokenStore> | undefined;
-  readonly #observation: CredentialObservation;
   #closed = false;
 
   /**
@@ -115,7 +88,7 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
    * ```
    */
   get events$(): Observable<CredentialEvent> {
-    return this.#observation.events$;
+    return this.#engine.events$;
   }
 
   /**
@@ -167,17 +140,8 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     this.tenantId = tenantId;
     this.clientId = clientId;
     this.authorityHost = authorityHost;
-    this.#keyTenant = tenantId.toLowerCase();
-    this.#allowedTenants = validateAllowedTenants(options.additionallyAllowedTenants);
+    const allowedTenants = validateAllowedTenants(options.additionallyAllowedTenants);
     const scheduler = options.scheduler ?? unrefScheduler;
-    const hasStore = options.tokenStore !== undefined || persistence?.enabled === true;
-    this.#observation = createCredentialObservation({
-      scheduler,
-      authorityHost,
-      hasStore,
-      keys: () => this.#registry.status(),
-      scopeAttribute: options.telemetry?.scopeAttribute,
-    });
     this.#secrets = createSecretSource(clientSecret, {
       scheduler,
       timeoutMs: secretTimeoutMs,
@@ -186,8 +150,8 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
       // (The registry is not there yet if the Observable rotates while being subscribed.)
       // The event first: the refreshes it starts come after it in events$ and the log.
       onRotate: (next, previous) => {
-        this.#observation.onSecretRotated(next, previous);
-        this.#registry?.retryRefused();
+        this.#engine?.onSecretRotated(next, previous);
+        this.#engine?.retryRefused();
       },
     });
     this.#ownedStore =
@@ -214,16 +178,16 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
       ca: options.ca,
       scheduler,
     });
-    const { acquire } = this.#acquirer;
-    const { traceRequest } = this.#observation;
-    this.#registry = createTokenRegistry<CredentialKey>({
-      acquire: (key, signal, callerContext) =>
-        traceRequest(key, callerContext, () => acquire(key, signal)),
+    this.#engine = new EngineCredential({
+      defaultTenant: tenantId,
+      resolveTenant: (requested) => resolveTenant(tenantId, requested, allowedTenants),
+      acquire: this.#acquirer.acquire,
       classify,
       scheduler,
       policy: options.refresh,
-      onEvent: this.#observation.onRegistryEvent,
-      onForget: (key) => this.#forgetMemoised(key),
+      authorityHost,
+      hasStore: store !== undefined,
+      scopeAttribute: options.telemetry?.scopeAttribute,
       sharedCache:
         store === undefined ? undefined : sharedCacheOf(store, { authorityHost, clientId }),
       leaseTtlMs: options.tokenStoreLeaseMs,
@@ -310,30 +274,7 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
    * ```
    */
   getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken> {
-    let key: CredentialKey;
-    try {
-      key = this.#keyFor(scopes, options);
-    } catch (error) {
-      // Validation throws our typed errors; hand them back asynchronously like every failure.
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-      return Promise.reject(error);
-    }
-    const abortSignal = options?.abortSignal;
-    const timeout = options?.requestOptions?.timeout;
-    // An Azure SDK client's span: our token request, if one is made, is traced under it.
-    const callerContext = options?.tracingOptions?.tracingContext;
-    if (abortSignal === undefined && (timeout === undefined || timeout <= 0)) {
-      const pending =
-        callerContext === undefined
-          ? this.#registry.get(key)
-          : this.#registry.get(key, { callerContext });
-      // A cache hit hands back the entry's settled promise: no keep-alive needed (and none
-      // costs anything on the hot path). Any other answer is awaited by a caller who has
-      // no token yet, so the process must wait for it (the process-lifetime rule,
-      // keep-alive.ts).
-      return this.#settled.has(pending) ? pending : this.#awaited(pending);
-    }
-    return whileAwaited(this.#getWithSignal(key, abortSignal, timeout, callerContext));
+    return this.#engine.getToken(scopes, options);
   }
 
   /**
@@ -353,7 +294,7 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
    * ```
    */
   status(): CredentialStatus {
-    return this.#observation.status(this.#closed);
+    return this.#engine.status();
   }
 
   /**
@@ -373,12 +314,7 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
    * ```
    */
   token$(scopes: string | string[], options: TokenStreamOptions = {}): Observable<AccessToken> {
-    // defer: bad input arrives as an error notification, like every other failure.
-    // holdUntilFirstValue: a subscriber with no token yet keeps the process alive until it
-    // has one (or the error); refreshes after that are background work (keep-alive.ts).
-    return defer(() => this.#registry.stream(this.#keyFor(scopes, options))).pipe(
-      holdUntilFirstValue(),
-    );
+    return this.#engine.token$(scopes, options);
   }
 
   /**
@@ -394,14 +330,11 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
     if (this.#closed) return;
     this.#closed = true;
     try {
-      await this.#registry.close();
+      await this.#engine.close();
     } finally {
-      this.#observation.close();
       this.#acquirer.close();
       this.#secrets.close();
       await this.#ownedStore?.then((store) => store.close()).catch(() => undefined);
-      this.#plainKeys.clear();
-      this.#caeKeys.clear();
     }
   }
 
@@ -425,74 +358,5 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
   /** What `util.inspect` and `console.log` show: tenant, client id and authority only. */
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return `ClientSecretCredential { tenantId: ${JSON.stringify(this.tenantId)}, clientId: ${JSON.stringify(this.clientId)}, authorityHost: ${JSON.stringify(this.authorityHost)} }`;
-  }
-
-  #keyFor(scopes: string | string[], options: TokenStreamOptions | undefined): CredentialKey {
-    const enableCae = options?.enableCae === true;
-    const plain =
-      typeof scopes === "string" &&
-      (options === undefined ||
-        (options.tenantId === undefined &&
-          (options.claims === undefined || options.claims === "")));
-    if (plain) {
-      // The hot path: a memoised key per scope string, validated once.
-      const memo = enableCae ? this.#caeKeys : this.#plainKeys;
-      const known = memo.get(scopes);
-      if (known !== undefined) return known;
-      // A flat copy of the caller's string: one built per call (`${resource}/.default`) is a
-      // tree of concatenated strings, which the key (and so the registry entry) would keep.
-      const flat = flatCopy(scopes);
-      const key = deriveKey(this.tenantId, validateScopes(flat), undefined, enableCae);
-      // Only a scope already in its canonical form is memoised, under the string the key
-      // holds, so forgetting the key finds it (" x" and "x" are one key).
-      if (!this.#closed && key.scopes[0] === flat) memo.set(flat, key);
-      return key;
-    }
-    const validScopes = validateScopes(scopes);
-    const claims = validateClaims(options?.claims);
-    const tenant = resolveTenant(this.tenantId, options?.tenantId, this.#allowedTenants);
-    return deriveKey(tenant, validScopes, claims, enableCae);
-  }
-
-  /** Drops the memo entry of a key the registry forgot. */
-  #forgetMemoised(key: CredentialKey): void {
-    const [scope] = key.scopes;
-    if (key.shortLived || key.scopes.length !== 1 || scope === undefined) return;
-    if (key.tenant !== this.#keyTenant) return;
-    const memo = key.enableCae ? this.#caeKeys : this.#plainKeys;
-    if (memo.get(scope)?.id === key.id) memo.delete(scope);
-  }
-
-  #awaited(pending: Promise<AccessToken>): Promise<AccessToken> {
-    return whileAwaited(pending).then((token) => {
-      this.#settled.add(pending);
-      return token;
-    });
-  }
-
-  async #getWithSignal(
-    key: CredentialKey,
-    abortSignal: GetTokenOptions["abortSignal"],
-    timeout: number | undefined,
-    callerContext: unknown,
-  ): Promise<AccessToken> {
-    const call = callSignal(abortSignal, timeout);
-    try {
-      return await this.#registry.get(key, { signal: call.signal, callerContext });
-    } catch (error) {
-      if (call.timedOut() && abortSignal?.aborted !== true) {
-        throw new AuthenticationError(
-          0,
-          {
-            error: "request_timeout",
-            errorDescription: `No token arrived within requestOptions.timeout (${timeout} ms): raise the timeout, or check that the authority host is reachable.`,
-          },
-          { transient: true, cause: error },
-        );
-      }
-      throw error;
-    } finally {
-      call.dispose();
-    }
   }
 }

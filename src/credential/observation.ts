@@ -22,8 +22,11 @@ import { instrumentCredential } from "./telemetry.js";
 export interface CredentialObservationOptions {
   /** The credential's clock: event and status times (epoch ms in real time). */
   readonly scheduler: SchedulerLike;
-  /** For the spans' `server.address` and `url.full`. */
-  readonly authorityHost: string;
+  /**
+   * For the spans' `server.address` and `url.full`.
+   * @default undefined (spans without them, for a wrapped credential)
+   */
+  readonly authorityHost?: string | undefined;
   /** Whether the credential has a token store (`status().tokenStore` is `"none"` without). */
   readonly hasStore: boolean;
   /** The engine's key states, read by `status()` and by the gauges when a collector asks. */

@@ -136,8 +136,11 @@ function instrumentsOf(otel: Api): Instruments {
 
 /** Options of {@link instrumentCredential}. */
 export interface InstrumentOptions {
-  /** The credential's authority host, for `server.address` and `server.port`. */
-  readonly authorityHost: string;
+  /**
+   * The credential's authority host, for `server.address` and `server.port`.
+   * @default undefined (no server attributes: a wrapped credential asks whom it asks)
+   */
+  readonly authorityHost?: string | undefined;
   /**
    * Add `rx_identity.scopes` to the request metrics (one series per scope set).
    * @default false
@@ -197,7 +200,7 @@ export function instrumentCredential(
   ) => Promise<AcquiredToken>;
   readonly close: () => void;
 } {
-  const url = new URL(options.authorityHost);
+  const url = options.authorityHost === undefined ? undefined : new URL(options.authorityHost);
   const scopeAttribute = options.scopeAttribute === true;
   sources.add(source);
   void loadOpenTelemetry().then((otel) => {
@@ -289,9 +292,13 @@ export function instrumentCredential(
         attributes: {
           "az.namespace": "Microsoft.AAD",
           "http.request.method": "POST",
-          "server.address": url.hostname,
-          "server.port": Number(url.port || 443),
-          "url.full": `${url.origin}${url.pathname.replace(/\/$/, "")}/${key.tenant}/oauth2/v2.0/token`,
+          ...(url === undefined
+            ? {}
+            : {
+                "server.address": url.hostname,
+                "server.port": Number(url.port || 443),
+                "url.full": `${url.origin}${url.pathname.replace(/\/$/, "")}/${key.tenant}/oauth2/v2.0/token`,
+              }),
           "rx_identity.tenant_id": key.tenant,
           "rx_identity.scopes": [...key.scopes],
           "rx_identity.cae": key.enableCae,
