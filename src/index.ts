@@ -28,6 +28,7 @@ export {
   summarizeFailure,
   parseClaimsChallenge,
   parseWwwAuthenticate,
+  reactiveCredential,
   retryOnClaimsChallenge,
   secretFromFile,
 } from "./credential/index.js";
@@ -42,6 +43,8 @@ export type {
   CredentialTelemetryOptions,
   FailureSummary,
   TokenStatus,
+  ReactiveCredential,
+  ReactiveCredentialOptions,
   RetryOnClaimsChallengeOptions,
   SecretFromFileOptions,
   TokenCachePersistenceOptions,

@@ -25,3 +25,5 @@ export type {
   TokenStatus,
 } from "./events.js";
 export { METRICS, TOKEN_REQUEST_SPAN } from "./telemetry.js";
+export { reactiveCredential } from "./reactive-credential.js";
+export type { ReactiveCredential, ReactiveCredentialOptions } from "./reactive-credential.js";

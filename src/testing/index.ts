@@ -21,6 +21,7 @@ export type {
   FaultHandle,
   FaultMatch,
   FaultSpec,
+  ManagedIdentityOptions,
   MintTokenOptions,
   RequestFilter,
   TokenRequestRecord,

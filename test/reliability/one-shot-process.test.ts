@@ -76,7 +76,12 @@ interface Outcome {
 }
 
 function runProgram(program: Program, env: NodeJS.ProcessEnv): Promise<Outcome> {
-  const child = spawn(process.execPath, [...programs[program].command], {
+  return runNode([...programs[program].command], env);
+}
+
+/** `node ...args` in the project root, killed if it outlives {@link childLimitMs}. */
+function runNode(args: readonly string[], env: NodeJS.ProcessEnv): Promise<Outcome> {
+  const child = spawn(process.execPath, [...args], {
     cwd: projectRoot,
     env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -362,3 +367,115 @@ describe.concurrent("TLS certificate failures", () => {
     });
   });
 });
+
+// ---- reactiveCredential: the same lifetime rule over a wrapped TokenCredential ----------
+
+/** The wrapped credentials of the reactive rows, built from the child's environment. */
+const reactiveSources = {
+  // @azure/identity's own ClientSecretCredential, trusting the emulator by NODE_EXTRA_CA_CERTS.
+  "@azure/identity ClientSecretCredential": `import { ClientSecretCredential } from "@azure/identity";
+const env = process.env;
+const source = new ClientSecretCredential(env.AZURE_TENANT_ID, env.AZURE_CLIENT_ID, env.AZURE_CLIENT_SECRET, {
+  authorityHost: env.AZURE_AUTHORITY_HOST,
+  disableInstanceDiscovery: true,
+});`,
+  // A user's own credential that fails FAILURES times with a 503, then answers (or, with
+  // UNAVAILABLE set, says it cannot work here). The engine's retry timers are unref'd: only
+  // the keep-alive of the awaited call holds the process through them.
+  "a user's own TokenCredential": `let calls = 0;
+const source = {
+  async getToken() {
+    calls += 1;
+    if (process.env.UNAVAILABLE) {
+      const error = new Error("ManagedIdentityCredential: no managed identity endpoint found.");
+      error.name = "CredentialUnavailableError";
+      throw error;
+    }
+    if (calls <= Number(process.env.FAILURES ?? 0)) {
+      throw Object.assign(new Error("endpoint busy"), { name: "AuthenticationError", statusCode: 503 });
+    }
+    return { token: "token-after-" + calls + "-calls", expiresOnTimestamp: Date.now() + 3600000, tokenType: "Bearer" };
+  },
+};`,
+} as const;
+type ReactiveSource = keyof typeof reactiveSources;
+
+const reactiveWaits = {
+  "script await getToken()": `const token = await credential.getToken(${JSON.stringify(scope)});`,
+  "script await firstValueFrom(token$)": `const token = await firstValueFrom(credential.token$(${JSON.stringify(scope)}));`,
+} as const;
+
+function runReactive(
+  source: ReactiveSource,
+  wait: keyof typeof reactiveWaits,
+  env: NodeJS.ProcessEnv,
+): Promise<Outcome> {
+  const script = `import { firstValueFrom } from "rxjs";
+import { reactiveCredential } from "rx-identity";
+${reactiveSources[source]}
+const credential = reactiveCredential(source);
+${reactiveWaits[wait]}
+console.log(token.token);`;
+  return runNode(["--input-type=module", "-e", script], env);
+}
+
+describe.concurrent.each(Object.keys(reactiveWaits) as (keyof typeof reactiveWaits)[])(
+  "reactiveCredential, %s",
+  (wait) => {
+    it("over @azure/identity: exit 0 with the token after a 503 with Retry-After: 1", async () => {
+      const { clientId, env } = application();
+      emulator.injectFault({ status: 503, retryAfter: 1, match: { clientId }, times: 1 });
+
+      const outcome = await runReactive("@azure/identity ClientSecretCredential", wait, env);
+
+      expect(outcome.stderr).toBe("");
+      expect(outcome.code).toBe(0);
+      const printed = lines(outcome.stdout);
+      expect(printed).toHaveLength(1);
+      expect(emulator.verifyToken(printed[0]!)).toMatchObject({ appid: clientId, tid: tenant });
+      expect(emulator.requestCount({ clientId })).toBe(2);
+    });
+
+    it("over @azure/identity: a refused secret exits 1 with its own error, after one request", async () => {
+      const { clientId, env } = application();
+      emulator.registerApplication({ clientId, clientSecret: "the-rotated-one" });
+
+      const outcome = await runReactive("@azure/identity ClientSecretCredential", wait, env);
+
+      expect(outcome.code).toBe(1);
+      expect(outcome.stdout).toBe("");
+      // @azure/identity's own error class, as the bare credential throws it.
+      expect(outcome.stderr).toContain("AuthenticationRequiredError");
+      expect(outcome.stderr).toContain("AADSTS7000215");
+      expect(outcome.stderr).not.toContain(secret);
+      expect(emulator.requestCount({ clientId })).toBe(1);
+    });
+
+    it("over a user's own credential: exit 0 with the token after two 503s retried by the engine", async () => {
+      const outcome = await runReactive(
+        "a user's own TokenCredential",
+        wait,
+        cleanEnv({ FAILURES: "2" }),
+      );
+
+      expect(outcome.stderr).toBe("");
+      expect(outcome.code).toBe(0);
+      expect(lines(outcome.stdout)).toEqual(["token-after-3-calls"]);
+    });
+
+    it("over a user's own credential: its CredentialUnavailableError exits 1 at once, as it was", async () => {
+      const outcome = await runReactive(
+        "a user's own TokenCredential",
+        wait,
+        cleanEnv({ UNAVAILABLE: "1" }),
+      );
+
+      expect(outcome.code).toBe(1);
+      expect(outcome.stdout).toBe("");
+      // Node prints the unhandled rejection: the source's own error, name and message.
+      expect(outcome.stderr).toContain(
+        "[CredentialUnavailableError]: ManagedIdentityCredential: no managed identity endpoint found.",
+      );
+    });
+  },
+);

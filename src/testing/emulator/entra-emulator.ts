@@ -4,16 +4,18 @@
  * them to its routes (`routes.ts`), and stops with every socket and timer. What the token
  * endpoint decides is in `token-issuer.ts`.
  */
+import { randomUUID } from "node:crypto";
 import { createServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { generateLoopbackCertificate, writeCaFile } from "./certificate.js";
 import { createDirectory } from "./directory.js";
 import { FaultBook } from "./faults.js";
+import { MANAGED_IDENTITY_PATH, managedIdentityOf } from "./managed-identity.js";
 import { createRequestLog } from "./request-log.js";
 import { secretManagement } from "./secret-management.js";
 import { createRoutes, sendJson } from "./routes.js";
 import { createSigningKey } from "./signing-key.js";
-import { createTokenIssuer } from "./token-issuer.js";
+import { createTokenIssuer, defaultLifetimeSeconds } from "./token-issuer.js";
 import type { EntraEmulator, EntraEmulatorOptions, TokenRequestRecord } from "./types.js";
 
 // Longer than any client keeps an idle connection (msal-node's fetch, Node's agent), so a
@@ -25,7 +27,9 @@ const maxBodyBytes = 64 * 1024;
  * Starts a local Entra ID emulator: a real HTTPS server on 127.0.0.1 that speaks enough of
  * Entra ID for `@azure/msal-node` (and so for `ClientSecretCredential`): the v2.0 OpenID
  * configuration of any tenant, instance discovery, the JWKS, and the v2.0 token endpoint for
- * `client_credentials` with the secret in the form body or in HTTP Basic.
+ * `client_credentials` with the secret in the form body or in HTTP Basic, or with a
+ * `client_assertion` from one of `trustedIssuers` (workload identity federation); and an App
+ * Service-style managed identity endpoint at `identityEndpoint`.
  *
  * Tokens are RS256 JWTs with `aud` taken from the scope (`https://storage.azure.com/.default`
  * gives `https://storage.azure.com`), `iss` `https://sts.windows.net/{tenant}/`, `tid`,
@@ -78,6 +82,11 @@ export async function startEntraEmulator(
   const log = createRequestLog();
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
+  const managedIdentity = managedIdentityOf(
+    options.managedIdentity,
+    randomUUID(),
+    options.tokenLifetimeSeconds ?? defaultLifetimeSeconds,
+  );
   let latencyMs = 0;
   let authorityHost = "";
   let stopping: Promise<void> | undefined;
@@ -98,6 +107,7 @@ export async function startEntraEmulator(
     signingKey,
     latencyMs: () => latencyMs,
     later,
+    managedIdentity,
   });
 
   const server = createServer(
@@ -173,6 +183,8 @@ export async function startEntraEmulator(
     port,
     caCertificate: tls.cert,
     caFile: caFile.path,
+    identityEndpoint: `${authorityHost}${MANAGED_IDENTITY_PATH}`,
+    identityHeader: managedIdentity.header,
     jwks: signingKey.jwks,
     registerApplication: directory.register,
     removeApplication: directory.remove,
@@ -210,12 +222,25 @@ function validateOptions(options: EntraEmulatorOptions): void {
       `Expected \`port\` to be an integer from 0 to 65535, got ${String(options.port)}`,
     );
   }
-  for (const name of ["tokenLifetimeSeconds", "refreshInSeconds"] as const) {
-    const value = options[name];
+  for (const [name, value] of [
+    ["tokenLifetimeSeconds", options.tokenLifetimeSeconds],
+    ["refreshInSeconds", options.refreshInSeconds],
+    ["managedIdentity.tokenLifetimeSeconds", options.managedIdentity?.tokenLifetimeSeconds],
+  ] as const) {
     if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
       throw new RangeError(
         `Expected \`${name}\` to be a positive number of seconds, got ${String(value)}`,
       );
     }
+  }
+  const issuers: unknown = options.trustedIssuers;
+  if (
+    issuers !== undefined &&
+    !(
+      Array.isArray(issuers) &&
+      issuers.every((issuer) => typeof issuer === "string" && issuer.length > 0)
+    )
+  ) {
+    throw new RangeError("Expected `trustedIssuers` to be an array of non-empty issuer strings");
   }
 }

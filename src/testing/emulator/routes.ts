@@ -10,11 +10,15 @@ import { isWellFormedTenant } from "./applications.js";
 import { entraErrorBody, entraErrors } from "./entra-errors.js";
 import type { EntraError } from "./entra-errors.js";
 import type { FaultBook } from "./faults.js";
+import {
+  MANAGED_IDENTITY_PATH,
+  readManagedIdentityRequest,
+  type ManagedIdentity,
+} from "./managed-identity.js";
 import type { LoggedRequest, RequestLog } from "./request-log.js";
 import type { SigningKey } from "./signing-key.js";
 import type { TokenIssuer } from "./token-issuer.js";
 import { parseTokenRequest } from "./token-request.js";
-import type { ParsedTokenRequest } from "./token-request.js";
 import type { FaultSpec } from "./types.js";
 
 /** What the routes read and change. */
@@ -30,6 +34,8 @@ export interface RouteState {
   readonly latencyMs: () => number;
   /** Runs `fn` after `ms` on a timer `stop()` clears. */
   readonly later: (ms: number, fn: () => void) => void;
+  /** The identity the managed identity endpoint serves. */
+  readonly managedIdentity: ManagedIdentity;
 }
 
 /** A JSON response with Entra ID's headers; nothing when the response already ended. */
@@ -57,6 +63,7 @@ export function createRoutes(
   state: RouteState,
 ): (req: IncomingMessage, res: ServerResponse, body: string) => void {
   const { authorityHost, now, issuer, faults, log, signingKey, latencyMs, later } = state;
+  const { managedIdentity } = state;
 
   const sendError = (
     res: ServerResponse,
@@ -99,9 +106,11 @@ export function createRoutes(
     record.faulted = fault !== undefined;
     const respond = (): void => {
       if (res.destroyed) return;
-      if (fault !== undefined && applyFault(fault, req, res, request, record, body)) return;
+      if (fault !== undefined && applyFault(fault, req, res, request.correlationId, record, body))
+        return;
       const outcome = issuer.answer(tenant, request);
       record.status = outcome.status;
+      if ("assertionId" in outcome) record.clientAssertionId = outcome.assertionId;
       if ("error" in outcome) sendError(res, outcome.error, request.correlationId);
       else if (fault?.omitExpiresIn === true) {
         const { expires_in: _expiresIn, ext_expires_in: _ext, ...rest } = outcome.body;
@@ -114,10 +123,68 @@ export function createRoutes(
         });
       } else sendJson(res, 200, outcome.body);
     };
+    answerLater(fault, respond);
+  };
+
+  /** Runs `respond` after the latency and the fault's delay (never, for a hanging fault). */
+  const answerLater = (fault: FaultSpec | undefined, respond: () => void): void => {
     const delay = latencyMs() + (fault?.delayMs ?? 0);
     if (fault?.hang === true) return; // Held until the client gives up or stop() destroys it.
     if (delay > 0) later(delay, respond);
     else respond();
+  };
+
+  /** The App Service-style managed identity endpoint (managed-identity.ts). */
+  const handleManagedIdentity = (req: IncomingMessage, res: ServerResponse, url: URL): void => {
+    const read = readManagedIdentityRequest(
+      req.method ?? "GET",
+      url,
+      req.headers["x-identity-header"],
+      managedIdentity,
+    );
+    // Counted like token requests, the resource as the scope a client asked for.
+    const scope = read.ok ? `${read.resource.replace(/\/+$/, "")}/.default` : undefined;
+    const record: LoggedRequest = {
+      tenant: managedIdentity.tenant,
+      clientId: managedIdentity.clientId,
+      scopes: scope === undefined ? [] : [scope],
+      claims: undefined,
+      clientCapabilities: [],
+      authMethod: "managed-identity",
+      status: 0,
+      faulted: false,
+      at: now(),
+    };
+    log.add(record);
+    if (!read.ok) {
+      record.status = read.status;
+      return sendJson(res, read.status, { statusCode: read.status, message: read.message });
+    }
+    const fault = faults.take({
+      tenant: managedIdentity.tenant,
+      clientId: managedIdentity.clientId,
+      scopes: record.scopes,
+    });
+    record.faulted = fault !== undefined;
+    answerLater(fault, () => {
+      if (res.destroyed) return;
+      if (fault !== undefined && applyFault(fault, req, res, undefined, record, "")) return;
+      const lifetime = managedIdentity.tokenLifetimeSeconds;
+      record.status = 200;
+      sendJson(res, 200, {
+        access_token: issuer.mint({
+          audience: read.resource,
+          tenant: managedIdentity.tenant,
+          clientId: managedIdentity.clientId,
+          lifetimeSeconds: lifetime,
+        }),
+        // App Service answers epoch seconds as a string.
+        expires_on: String(Math.floor(now() / 1000) + lifetime),
+        resource: read.resource,
+        token_type: "Bearer",
+        client_id: managedIdentity.clientId,
+      });
+    });
   };
 
   /** Answers per `fault`; returns false when the normal answer should follow. */
@@ -125,7 +192,7 @@ export function createRoutes(
     fault: FaultSpec,
     req: IncomingMessage,
     res: ServerResponse,
-    request: ParsedTokenRequest,
+    correlationId: string | undefined,
     record: LoggedRequest,
     body: string,
   ): boolean => {
@@ -157,7 +224,7 @@ export function createRoutes(
     record.status = status;
     const headers: Record<string, string> =
       fault.retryAfter === undefined ? {} : { "retry-after": String(fault.retryAfter) };
-    sendError(res, error, request.correlationId, headers);
+    sendError(res, error, correlationId, headers);
     return true;
   };
 
@@ -201,6 +268,7 @@ export function createRoutes(
 
   const route = (req: IncomingMessage, res: ServerResponse, body: string): void => {
     const url = new URL(req.url ?? "/", authorityHost());
+    if (url.pathname === MANAGED_IDENTITY_PATH) return handleManagedIdentity(req, res, url);
     const segments = url.pathname.split("/").filter((segment) => segment.length > 0);
     const [first, ...rest] = segments;
     const path = rest.join("/");

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Application } from "./applications.js";
+import { checkClientAssertion } from "./client-assertion.js";
 import type { Directory } from "./directory.js";
 import { entraErrors } from "./entra-errors.js";
 import type { EntraError } from "./entra-errors.js";
@@ -18,7 +19,12 @@ const oidcScopes = new Set(["openid", "profile", "offline_access"]);
 /** The token endpoint's answer: an Entra ID error, or the body of a token response. */
 export type TokenAnswer =
   | { readonly status: number; readonly error: EntraError }
-  | { readonly status: 200; readonly body: Record<string, unknown> };
+  | {
+      readonly status: 200;
+      readonly body: Record<string, unknown>;
+      /** The `jti` of the client assertion that authenticated the request, if one did. */
+      readonly assertionId?: string | undefined;
+    };
 
 /** The decisions of one emulator's token endpoint. */
 export interface TokenIssuer {
@@ -32,8 +38,12 @@ export function createTokenIssuer(
   directory: Directory,
   signingKey: SigningKey,
   now: () => number,
-  options: Pick<EntraEmulatorOptions, "tokenLifetimeSeconds" | "refreshInSeconds">,
+  options: Pick<
+    EntraEmulatorOptions,
+    "tokenLifetimeSeconds" | "refreshInSeconds" | "trustedIssuers"
+  >,
 ): TokenIssuer {
+  const trustedIssuers = options.trustedIssuers ?? [];
   const issueToken = (
     tenant: string,
     app: Application,
@@ -82,10 +92,21 @@ export function createTokenIssuer(
     if (app === undefined || (app.tenants !== "*" && !app.tenants.has(tenant.toLowerCase()))) {
       return fail(entraErrors.unknownApplication(request.clientId, tenant));
     }
-    if (request.clientSecret === undefined) return fail(entraErrors.missingSecret());
-    const verdict = app.secrets.verdict(request.clientSecret, now());
-    if (verdict === "unknown") return fail(entraErrors.invalidSecret(app.clientId));
-    if (verdict === "expired") return fail(entraErrors.expiredSecret(app.clientId));
+    let assertionId: string | undefined;
+    if (request.clientSecret === undefined && request.clientAssertion !== undefined) {
+      const verdict = checkClientAssertion(request.clientAssertion, request.clientAssertionType, {
+        trustedIssuers,
+        signingKey,
+        now: now(),
+      });
+      if (!verdict.accepted) return fail(verdict.error);
+      assertionId = verdict.id;
+    } else {
+      if (request.clientSecret === undefined) return fail(entraErrors.missingSecret());
+      const verdict = app.secrets.verdict(request.clientSecret, now());
+      if (verdict === "unknown") return fail(entraErrors.invalidSecret(app.clientId));
+      if (verdict === "expired") return fail(entraErrors.expiredSecret(app.clientId));
+    }
     const resourceScopes = request.scopes.filter((scope) => !oidcScopes.has(scope));
     if (resourceScopes.length === 0) return fail(entraErrors.missingParameter("scope"));
     const [scope] = resourceScopes;
@@ -105,7 +126,11 @@ export function createTokenIssuer(
         description: "The 'claims' parameter is not a valid JSON object.",
       });
     }
-    return { status: 200, body: issueToken(tenant, app, scope, request.clientCapabilities) };
+    return {
+      status: 200,
+      body: issueToken(tenant, app, scope, request.clientCapabilities),
+      assertionId,
+    };
   };
 
   const mint = (mintOptions: MintTokenOptions): string => {

@@ -3,7 +3,10 @@ export interface ParsedTokenRequest {
   readonly grantType: string | undefined;
   readonly clientId: string | undefined;
   readonly clientSecret: string | undefined;
-  readonly authMethod: "post" | "basic" | "none";
+  /** A `client_assertion` (a JWT, for workload identity federation), when sent. */
+  readonly clientAssertion: string | undefined;
+  readonly clientAssertionType: string | undefined;
+  readonly authMethod: "post" | "basic" | "assertion" | "none";
   readonly scopes: readonly string[];
   /** Claims without the `xms_cc` capabilities, compact JSON, or `undefined`. */
   readonly claims: string | undefined;
@@ -15,7 +18,7 @@ export interface ParsedTokenRequest {
 
 /**
  * Reads a `client_credentials` request: the form body, HTTP Basic client authentication
- * (RFC 6749 section 2.3.1: form-urlencoded id and secret), and the `claims` parameter into
+ * (RFC 6749 section 2.3.1: form-urlencoded id and secret), a `client_assertion` (RFC 7523), and the `claims` parameter into
  * which MSAL merges client capabilities (`{"access_token":{"xms_cc":{"values":["cp1"]}}}`).
  *
  * @example
@@ -34,7 +37,9 @@ export function parseTokenRequest(
   const form = new URLSearchParams(body);
   let clientId = form.get("client_id") ?? undefined;
   let clientSecret = form.get("client_secret") ?? undefined;
-  let authMethod: ParsedTokenRequest["authMethod"] = clientSecret === undefined ? "none" : "post";
+  const clientAssertion = form.get("client_assertion") ?? undefined;
+  let authMethod: ParsedTokenRequest["authMethod"] =
+    clientSecret !== undefined ? "post" : clientAssertion !== undefined ? "assertion" : "none";
 
   const basic = /^Basic\s+(\S+)$/i.exec(headers.authorization ?? "");
   if (basic?.[1] !== undefined) {
@@ -57,6 +62,8 @@ export function parseTokenRequest(
     grantType: form.get("grant_type") ?? undefined,
     clientId,
     clientSecret,
+    clientAssertion,
+    clientAssertionType: form.get("client_assertion_type") ?? undefined,
     authMethod,
     scopes,
     claims,

@@ -37,6 +37,45 @@ export interface EntraEmulatorOptions {
    * @default Date.now
    */
   readonly now?: () => number;
+  /**
+   * Issuers whose client assertions the token endpoint accepts in place of a client secret,
+   * as Entra ID does for an application with a federated identity credential (workload
+   * identity: `@azure/identity`'s `WorkloadIdentityCredential` sends the service account
+   * token of `AZURE_FEDERATED_TOKEN_FILE` as `client_assertion`, of type
+   * `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`). An assertion is accepted for
+   * any registered application when it is signed by the emulator's key (mint one with
+   * `mintToken({ audience: "api://AzureADTokenExchange", tenant, claims: { iss, sub } })`),
+   * its `iss` is listed here, its `aud` is `api://AzureADTokenExchange` and now is inside its
+   * `nbf`..`exp`; otherwise the answer is 401 `invalid_client` (AADSTS70021 for an issuer or
+   * audience not trusted, 700024 outside the time range, 50027 for a bad signature).
+   * @default [] (no assertion is accepted)
+   */
+  readonly trustedIssuers?: readonly string[];
+  /**
+   * The managed identity served at {@link EntraEmulator.identityEndpoint} (App Service
+   * style): its tenant (`tid`), client id (`appid`) and token lifetime.
+   * @default { tenant: "00000000-0000-4000-8000-0000000000a1", clientId: "00000000-0000-4000-8000-0000000000b2", tokenLifetimeSeconds: the emulator's }
+   */
+  readonly managedIdentity?: ManagedIdentityOptions;
+}
+
+/** Options of the emulator's managed identity endpoint. */
+export interface ManagedIdentityOptions {
+  /**
+   * `tid` of its tokens, and the tenant its requests are counted under.
+   * @default "00000000-0000-4000-8000-0000000000a1"
+   */
+  readonly tenant?: string;
+  /**
+   * `appid` of its tokens, and the client id its requests are counted under.
+   * @default "00000000-0000-4000-8000-0000000000b2"
+   */
+  readonly clientId?: string;
+  /**
+   * Lifetime of its tokens, in seconds (answered as `expires_on`).
+   * @default the emulator's `tokenLifetimeSeconds`
+   */
+  readonly tokenLifetimeSeconds?: number;
 }
 
 /** An application (service principal) the emulator knows: see {@link EntraEmulator.registerApplication}. */
@@ -174,8 +213,18 @@ export interface TokenRequestRecord {
   readonly claims: string | undefined;
   /** Client capabilities (`xms_cc` values, such as `["cp1"]` for CAE). */
   readonly clientCapabilities: readonly string[];
-  /** How the client authenticated: form body (`client_secret`) or HTTP Basic. */
-  readonly authMethod: "post" | "basic" | "none";
+  /**
+   * How the client authenticated: form body (`client_secret`), HTTP Basic, a
+   * `client_assertion` (workload identity), or the managed identity endpoint's
+   * `X-IDENTITY-HEADER`.
+   */
+  readonly authMethod: "post" | "basic" | "assertion" | "managed-identity" | "none";
+  /**
+   * The `jti` of the client assertion that authenticated the request (workload identity), so
+   * a test can tell which assertion file contents were sent.
+   * @default undefined (no accepted assertion)
+   */
+  readonly clientAssertionId?: string | undefined;
   /** HTTP status answered; `0` when the connection was dropped or the request hung. */
   readonly status: number;
   /** Whether an injected fault shaped the answer. */
@@ -240,6 +289,18 @@ export interface EntraEmulator {
   readonly caCertificate: string;
   /** Path of a PEM file holding `caCertificate`, for `NODE_EXTRA_CA_CERTS`; removed by `stop()`. */
   readonly caFile: string;
+  /**
+   * URL of an App Service-style managed identity endpoint on this server
+   * (`https://127.0.0.1:PORT/msi/token`): set it as `IDENTITY_ENDPOINT`, with
+   * `identityHeader` as `IDENTITY_HEADER`, and `@azure/identity`'s `ManagedIdentityCredential`
+   * asks it for tokens (`GET ?resource=...&api-version=2019-08-01` with `X-IDENTITY-HEADER`,
+   * answered with `{ access_token, expires_on, resource, token_type }`). Its requests are
+   * counted with the token endpoint's, under the managed identity's tenant and client id,
+   * with the resource as a `/.default` scope; faults apply to them too.
+   */
+  readonly identityEndpoint: string;
+  /** The secret the managed identity endpoint expects in `X-IDENTITY-HEADER` (random per start). */
+  readonly identityHeader: string;
   /** The JSON Web Key Set that verifies its tokens (also served at `/{tenant}/discovery/v2.0/keys`). */
   readonly jwks: { readonly keys: readonly Record<string, unknown>[] };
   /** Registers (or replaces) an application; returns `registration`. */
