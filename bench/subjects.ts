@@ -13,7 +13,11 @@ import { ClientSecretCredential as PeerCredential } from "@azure/identity";
 import { ConfidentialClientApplication } from "@azure/msal-node";
 import { createRequire } from "node:module";
 import type { SchedulerLike } from "rxjs";
-import { ClientSecretCredential } from "../src/credential/index.js";
+import {
+  ClientSecretCredential,
+  reactiveCredential,
+  type ReactiveCredential,
+} from "../src/credential/index.js";
 
 /** Where and as whom the libraries ask for tokens. */
 export interface BenchTarget {
@@ -77,6 +81,21 @@ export function createPeer(target: BenchTarget): TokenCredential {
     authorityHost: target.authorityHost,
     disableInstanceDiscovery: true,
   });
+}
+
+/**
+ * `@azure/identity`'s `ClientSecretCredential` against `target`, run by our engine through
+ * `reactiveCredential` (the path of a `DefaultAzureCredential` user).
+ *
+ * @example
+ * ```ts
+ * const wrapped = createWrappedPeer(target);
+ * await wrapped.getToken("https://bench.example/.default");
+ * await wrapped.close();
+ * ```
+ */
+export function createWrappedPeer(target: BenchTarget): ReactiveCredential {
+  return reactiveCredential(createPeer(target));
 }
 
 /**

@@ -6,6 +6,7 @@ export const measureIds: readonly string[] = [
   "cache-hit",
   "cache-hit-otel",
   "stampede",
+  "wrapped",
   "key-scaling",
   "memory",
   "forgotten-keys",

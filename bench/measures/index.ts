@@ -9,11 +9,13 @@ import { keyScaling } from "./key-scaling.js";
 import { memory } from "./memory.js";
 import { refreshUnderLoad } from "./refresh-under-load.js";
 import { coldStampede } from "./stampede.js";
+import { wrappedPeer } from "./wrapped.js";
 
 export const measures: readonly Measure[] = [
   cacheHit,
   cacheHitOtel,
   coldStampede,
+  wrappedPeer,
   keyScaling,
   memory,
   forgottenKeys,

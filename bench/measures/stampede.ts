@@ -10,13 +10,13 @@ import { freshTarget } from "../measure.js";
 import { sleep } from "../stats.js";
 import { createOurs, createPeer, PEER_NAME, scopeOf } from "../subjects.js";
 
-const CALLS = 10_000;
-const LATENCY_MS = 30;
+export const CALLS = 10_000;
+export const LATENCY_MS = 30;
 /**
  * The peer opens a connection and the emulator signs a token per caller: 10,000 of them
  * take most of a minute on two cores, so `--quick` asks the peer for fewer.
  */
-const PEER_CALLS = { quick: 1_000, full: CALLS } as const;
+export const PEER_CALLS = { quick: 1_000, full: CALLS } as const;
 /**
  * How long a stampede may take. 10,000 simultaneous connections overflow the listen backlog
  * of the emulator's socket, and the kernel's SYN retransmissions (1 s, 3 s, 7 s, ...) left a
@@ -25,7 +25,16 @@ const PEER_CALLS = { quick: 1_000, full: CALLS } as const;
  */
 const TIME_LIMIT_MS = { quick: 20_000, full: 60_000 } as const;
 
-async function stampede(
+/**
+ * `calls` concurrent `getToken` calls for one scope on `credential`, cut at the time limit:
+ * how many token requests reached the emulator for `tenant`, and how the calls ended.
+ *
+ * @example
+ * ```ts
+ * const { requests } = await stampede(context, createOurs(target), target.tenantId, 10_000);
+ * ```
+ */
+export async function stampede(
   context: MeasureContext,
   credential: Pick<TokenCredential, "getToken">,
   tenant: string,
