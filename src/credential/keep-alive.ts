@@ -53,11 +53,6 @@ export function holdProcess(): () => void {
   };
 }
 
-/** How many waiters hold the process now (for tests). */
-export function processHolders(): number {
-  return holders;
-}
-
 /**
  * `promise`, holding the process alive (see {@link holdProcess}) until it settles.
  *
