@@ -248,6 +248,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
     entry.expiresAt = expiresAt;
     entry.resolved = resolved ?? Promise.resolve(token);
     entry.refreshAt = refreshAt;
+    context.hits.set(entry.slot, entry.resolved, refreshAt);
     entry.usableUntil = usableUntil;
     entry.blockedUntil = Number.NEGATIVE_INFINITY;
     entry.refused = false;
@@ -319,6 +320,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
     if (!hasUsableToken(entry, now)) {
       entry.token = undefined;
       entry.resolved = undefined;
+      context.hits.clear(entry.slot);
     }
     cycle.reject(error);
     for (const subscriber of subscribersOf(entry)) subscriber.error(error);

@@ -34,6 +34,60 @@ export function monotonicNow(): number {
   return wall;
 }
 
+/**
+ * How many reads of {@link turnNow} one event-loop turn serves from its first: a turn that
+ * runs long (a synchronous loop of cache hits, a long chain of awaited ones) still sees
+ * time move within this many hits.
+ */
+export const TURN_CLOCK_READS = 256;
+
+/**
+ * A clock read once per event-loop turn (and again every `reads` reads), as libuv keeps the
+ * loop's time for its timers (`uv_now`): `read()` is a system call here (about 50 ns for
+ * `performance.now()`, as much again for `Date.now()`), which would be most of a cache hit's
+ * cost. `onTurnEnd(clear)` must call `clear` once the current turn is over (`setImmediate`).
+ * A value can lag real time by the length of a turn, so it serves only decisions a lag of
+ * milliseconds cannot make wrong (a token due for refresh a turn later is still usable for
+ * minutes); every deadline is still set and checked on `read()` elsewhere.
+ *
+ * @example
+ * ```ts
+ * const now = turnClock(monotonicNow, (clear) => setImmediate(clear).unref());
+ * now() === now(); // true within one turn
+ * ```
+ */
+export function turnClock(
+  read: () => number,
+  onTurnEnd: (clear: () => void) => void,
+  reads: number = TURN_CLOCK_READS,
+): () => number {
+  let value = 0;
+  let left = 0;
+  let armed = false;
+  const clear = (): void => {
+    armed = false;
+    left = 0;
+  };
+  return () => {
+    if (left > 0) {
+      left -= 1;
+      return value;
+    }
+    value = read();
+    left = reads - 1;
+    if (!armed) {
+      armed = true;
+      onTurnEnd(clear);
+    }
+    return value;
+  };
+}
+
+/** {@link monotonicNow} read once per event-loop turn ({@link turnClock}). */
+const monotonicTurnNow = turnClock(monotonicNow, (clear) => {
+  setImmediate(clear).unref();
+});
+
 /** A scheduler whose `now()` is another clock and whose timers are `base`'s (relative delays). */
 class ClockScheduler implements SchedulerLike {
   constructor(
@@ -56,8 +110,13 @@ export interface EngineClocks {
   readonly scheduler: SchedulerLike;
   /** The clock token timestamps are on (`expiresOnTimestamp`, shared-cache entries). */
   readonly wallNow: () => number;
-  /** `scheduler.now()` as a plain function, for the `get` fast path. */
+  /** `scheduler.now()` as a plain function. */
   readonly now: () => number;
+  /**
+   * The clock of the cache-hit fast path: in real time {@link monotonicNow} read once per
+   * event-loop turn ({@link turnClock}); with virtual time, `scheduler.now()`.
+   */
+  readonly hitNow: () => number;
 }
 
 /**
@@ -77,11 +136,12 @@ export function engineClocks(scheduler: SchedulerLike): EngineClocks {
     dateTimestampProvider.delegate === undefined;
   if (!realTime) {
     const now = (): number => scheduler.now();
-    return { scheduler, wallNow: now, now };
+    return { scheduler, wallNow: now, now, hitNow: now };
   }
   return {
     scheduler: new ClockScheduler(scheduler, monotonicNow),
     wallNow: () => scheduler.now(),
     now: monotonicNow,
+    hitNow: monotonicTurnNow,
   };
 }

@@ -3,6 +3,7 @@
  * subscribers, its refresh timer) and what the registry's parts share (the clock, the policy,
  * the event sink). Plain state and the reads every part makes of it; no behaviour.
  */
+import type { HitTable } from "./hit-table.js";
 import type { AccessToken } from "@azure/core-auth";
 import type { SchedulerLike, Subscriber, Subscription } from "rxjs";
 import { CredentialUnavailableError } from "../errors/index.js";
@@ -42,6 +43,8 @@ export interface Entry<K extends TokenKey> {
   readonly owner: object;
   /** The key in the shared cache, or `undefined` when this key is not shared. */
   readonly sharedKey: string | undefined;
+  /** Where the registry's {@link HitTable} keeps this key's cache hit (`NO_SLOT` for claims). */
+  readonly slot: number;
   token: AccessToken | undefined;
   /**
    * A promise fulfilled with `token`, cached so the fast path allocates nothing: the promise of
@@ -90,6 +93,8 @@ export interface RegistryContext<K extends TokenKey> {
   readonly emit: (event: RegistryEvent<K>) => void;
   /** Whether `close()` was called. */
   readonly isClosed: () => boolean;
+  /** What the cache hits read: kept in step with every entry's `resolved` and `refreshAt`. */
+  readonly hits: HitTable;
 }
 
 export const noop = (): void => undefined;
@@ -104,11 +109,13 @@ export function newEntry<K extends TokenKey>(
   key: K,
   owner: object,
   sharedKey: string | undefined,
+  slot: number,
 ): Entry<K> {
   return {
     key,
     owner,
     sharedKey,
+    slot,
     token: undefined,
     resolved: undefined,
     expiresAt: Number.NEGATIVE_INFINITY,

@@ -10,6 +10,7 @@ import type { Subscriber } from "rxjs";
 import { AbortError, CredentialUnavailableError, InvalidArgumentError } from "../errors/index.js";
 import { dropStale, unrefScheduler } from "../operators/index.js";
 import { createAcquisitionCycles } from "./acquisition-cycle.js";
+import { HitTable, NO_SLOT } from "./hit-table.js";
 import { resolveRefreshPolicy, type RefreshPolicyOptions } from "./refresh-policy.js";
 import {
   closedError,
@@ -93,7 +94,7 @@ export function createTokenRegistry<K extends TokenKey>(
   const { acquire, classify } = options;
   // Deadlines on a monotonic clock in real time (a wall clock stepped back must not serve an
   // expired token); token times stay on the wall clock.
-  const { scheduler, wallNow, now } = engineClocks(options.scheduler ?? unrefScheduler);
+  const { scheduler, wallNow, hitNow } = engineClocks(options.scheduler ?? unrefScheduler);
   const onEvent = options.onEvent;
   const onForget = options.onForget;
   const maxShortLived = options.maxShortLivedKeys ?? DEFAULT_MAX_SHORT_LIVED_KEYS;
@@ -151,7 +152,9 @@ export function createTokenRegistry<K extends TokenKey>(
       }
     },
     isClosed: () => closed,
+    hits: new HitTable(),
   };
+  const { hits } = context;
   const shared =
     options.sharedCache === undefined
       ? undefined
@@ -180,7 +183,7 @@ export function createTokenRegistry<K extends TokenKey>(
     // Before the new entry is in the map: it holds nothing yet, and must not be swept.
     if (map === entries) sweep();
     const sharedKey = key.shortLived === true ? undefined : shared?.keyOf(key);
-    entry = newEntry(key, entries, sharedKey);
+    entry = newEntry(key, entries, sharedKey, map === entries ? hits.allocate() : NO_SLOT);
     map.set(key.id, entry);
     if (map === entries) remember(key, entry);
     if (sharedKey !== undefined) shared?.track(entry, sharedKey);
@@ -236,8 +239,11 @@ export function createTokenRegistry<K extends TokenKey>(
   function forgotten(entry: Entry<K>): void {
     // A key object may still hold this entry in its slot: send it to the slow path.
     entry.resolved = undefined;
+    hits.clear(entry.slot);
     if (entry.sharedKey !== undefined) shared?.untrack(entry, entry.sharedKey);
     notifyForget(entry.key);
+    // Only now that the caller dropped what it kept of this key (its hit slot, say).
+    hits.release(entry.slot);
   }
 
   function notifyForget(key: K): void {
@@ -369,7 +375,7 @@ export function createTokenRegistry<K extends TokenKey>(
 
   return {
     get(key, getOptions) {
-      // The fast path: a property read and a clock read, no allocation.
+      // The fast path: a property read and the turn's clock, no allocation.
       const signal = getOptions?.signal;
       if (key.shortLived !== true) {
         const entry = (key as SlottedKey<K>)[ENTRY_SLOT];
@@ -377,13 +383,21 @@ export function createTokenRegistry<K extends TokenKey>(
           entry !== undefined &&
           entry.owner === entries &&
           entry.resolved !== undefined &&
-          now() < entry.refreshAt &&
+          hitNow() < entry.refreshAt &&
           signal?.aborted !== true
         ) {
           return entry.resolved;
         }
       }
       return slowGet(key, signal, getOptions?.callerContext);
+    },
+
+    hitSlot(key) {
+      return key.shortLived === true ? undefined : entries.get(key.id)?.slot;
+    },
+
+    hit(slot) {
+      return hits.hit(slot, hitNow());
     },
 
     status() {
@@ -470,6 +484,7 @@ export function createTokenRegistry<K extends TokenKey>(
       entries.clear();
       shortLived.clear();
       sweepCursor = undefined;
+      hits.clearAll();
       for (const entry of all) {
         cycles.stopRefreshTimer(entry);
         if (entry.cycle !== undefined) cycles.cancel(entry, entry.cycle, error);

@@ -170,6 +170,26 @@ export interface TokenRegistry<K extends TokenKey> {
     },
   ): Promise<AccessToken>;
   /**
+   * Where `key`'s cache hit is kept, once a `get` or `stream` made its entry: a small integer
+   * for {@link hit}, which the caller may keep (in a memo from its own input to slots, say)
+   * until `onForget` tells it the key was forgotten; the slot may then be given to another
+   * key. `undefined` for a key with no entry, and for claims keys.
+   */
+  hitSlot(key: K): number | undefined;
+  /**
+   * The cache hit of `get(key)` alone, for the slot of `key`: its promise (already fulfilled
+   * with the token) when `get` would hand it back at once with nothing else to do, else
+   * `undefined` (then call `get`). Two reads of dense arrays, no Map lookup, no allocation;
+   * in real time it reads the event-loop turn's clock (`engine-clock.ts`), not the system's.
+   *
+   * @example
+   * ```ts
+   * const slot = registry.hitSlot(key);
+   * const token = (slot === undefined ? undefined : registry.hit(slot)) ?? registry.get(key);
+   * ```
+   */
+  hit(slot: number): Promise<AccessToken> | undefined;
+  /**
    * Ends the back-off after permanent refusals: every key that holds a usable token whose
    * last refresh was refused permanently (for `ClientSecretCredential`, `invalid_client`) is
    * due again at once: refreshed now when it has subscribers, on the next `get` otherwise.
