@@ -6,9 +6,8 @@
  * certificate as the main emulator (the measuring process trusts it through
  * `NODE_EXTRA_CA_CERTS`) and registers the same application for any tenant.
  */
-import { fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { startEntraEmulator } from "../src/testing/index.js";
+import { answerParent, benchProcessConfig, forkBenchProcess } from "./bench-process.js";
 
 interface EmulatorProcessConfig {
   readonly tls: { readonly cert: string; readonly key: string };
@@ -41,39 +40,15 @@ const CONFIG_VARIABLE = "RX_IDENTITY_BENCH_EMULATOR";
  * await remote.stop();
  * ```
  */
-export function startEmulatorProcess(config: EmulatorProcessConfig): Promise<EmulatorProcess> {
-  const child = fork(fileURLToPath(import.meta.url), [], {
-    execArgv: ["--import", import.meta.resolve("tsx")],
-    env: { ...process.env, [CONFIG_VARIABLE]: JSON.stringify(config) },
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  // Whatever happens to the measuring process, this one goes too.
-  const kill = (): void => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  };
-  process.on("exit", kill);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    void exited.then(() => reject(new Error("the emulator process exited before it listened")));
-    child.once("message", (ready: Ready) => {
-      resolve({
-        authorityHost: ready.authorityHost,
-        host: ready.host,
-        stop: async () => {
-          kill();
-          await exited;
-          process.off("exit", kill);
-        },
-      });
-    });
-  });
+export async function startEmulatorProcess(
+  config: EmulatorProcessConfig,
+): Promise<EmulatorProcess> {
+  const child = forkBenchProcess<Ready>(import.meta.url, CONFIG_VARIABLE, config);
+  const ready = await child.message;
+  return { authorityHost: ready.authorityHost, host: ready.host, stop: child.stop };
 }
 
-async function serve(raw: string): Promise<void> {
-  const config = JSON.parse(raw) as EmulatorProcessConfig;
-  // The parent's death closes the channel: never outlive it.
-  process.on("disconnect", () => process.exit(0));
+async function serve(config: EmulatorProcessConfig): Promise<void> {
   const emulator = await startEntraEmulator({ tls: config.tls });
   emulator.registerApplication({
     clientId: config.clientId,
@@ -83,15 +58,17 @@ async function serve(raw: string): Promise<void> {
       ? { tokenLifetimeSeconds: config.tokenLifetimeSeconds }
       : {}),
   });
-  const ready: Ready = { authorityHost: emulator.authorityHost, host: emulator.host };
   // Fills make hundreds of thousands of requests: the request log would only grow.
   setInterval(() => emulator.clearRequests(), 5_000).unref();
-  process.send?.(ready);
+  await answerParent({
+    authorityHost: emulator.authorityHost,
+    host: emulator.host,
+  } satisfies Ready);
 }
 
-const raw = process.env[CONFIG_VARIABLE];
-if (raw !== undefined && process.send !== undefined) {
-  serve(raw).catch((error: unknown) => {
+const config = benchProcessConfig<EmulatorProcessConfig>(CONFIG_VARIABLE);
+if (config !== undefined) {
+  serve(config).catch((error: unknown) => {
     process.stderr.write(`bench emulator process failed: ${String(error)}\n`);
     process.exit(1);
   });

@@ -20,30 +20,12 @@ const SIZES = {
 const WRAPPED = `reactiveCredential(${PEER_NAME})`;
 
 async function coldCallers(context: MeasureContext) {
-  context.emulator.setLatency(LATENCY_MS);
-  try {
-    const wrappedTarget = freshTarget(context);
-    const wrapped = createWrappedPeer(wrappedTarget);
-    let wrappedResult;
-    try {
-      context.log(`wrapped: ${CALLS} concurrent calls`);
-      wrappedResult = await stampede(context, wrapped, wrappedTarget.tenantId, CALLS);
-    } finally {
-      await wrapped.close();
-    }
-    const bareCalls = PEER_CALLS[context.mode];
-    const bareTarget = freshTarget(context);
-    context.log(`bare: ${bareCalls} concurrent calls`);
-    const bareResult = await stampede(
-      context,
-      createPeer(bareTarget),
-      bareTarget.tenantId,
-      bareCalls,
-    );
-    return { wrapped: wrappedResult, bare: bareResult, bareCalls };
-  } finally {
-    context.emulator.setLatency(0);
-  }
+  context.log(`wrapped: ${CALLS} concurrent calls`);
+  const wrapped = await stampede(context, "wrapped", CALLS);
+  const bareCalls = PEER_CALLS[context.mode];
+  context.log(`bare: ${bareCalls} concurrent calls`);
+  const bare = await stampede(context, "peer", bareCalls);
+  return { wrapped, bare, bareCalls };
 }
 
 async function cacheHits(context: MeasureContext) {
@@ -89,7 +71,9 @@ export const wrappedPeer: Measure = {
       coldNotes.push(`wrapped: ${cold.wrapped.aborted} calls cut at the time limit`);
     }
     if (cold.bare.aborted > 0) {
-      coldNotes.push(`bare: ${cold.bare.aborted} calls still pending at the time limit`);
+      coldNotes.push(
+        `bare: ${cold.bare.aborted} calls still pending at the time limit were cut off`,
+      );
     }
     if (cold.bare.failures > 0) coldNotes.push(`bare: ${cold.bare.failures} calls failed`);
     const hitNotes = [`median of ${hits.rounds} interleaved rounds per side`];
