@@ -6,10 +6,10 @@
  * certificate as the main emulator (the measuring process trusts it through
  * `NODE_EXTRA_CA_CERTS`) and registers the same application for any tenant.
  */
-import { startEntraEmulator } from "../src/testing/index.js";
+import { startEntraEmulator, type EntraEmulator } from "../src/testing/index.js";
 import { answerParent, benchProcessConfig, forkBenchProcess } from "./bench-process.js";
 
-interface EmulatorProcessConfig {
+export interface EmulatorProcessConfig {
   readonly tls: { readonly cert: string; readonly key: string };
   readonly clientId: string;
   readonly clientSecret: string;
@@ -48,7 +48,16 @@ export async function startEmulatorProcess(
   return { authorityHost: ready.authorityHost, host: ready.host, stop: child.stop };
 }
 
-async function serve(config: EmulatorProcessConfig): Promise<void> {
+/**
+ * An emulator in this process, serving `config`'s certificate and its application for any
+ * tenant: what a bench process that needs one of its own starts.
+ *
+ * @example
+ * ```ts
+ * const emulator = await startAppEmulator({ tls, clientId, clientSecret });
+ * ```
+ */
+export async function startAppEmulator(config: EmulatorProcessConfig): Promise<EntraEmulator> {
   const emulator = await startEntraEmulator({ tls: config.tls });
   emulator.registerApplication({
     clientId: config.clientId,
@@ -58,6 +67,11 @@ async function serve(config: EmulatorProcessConfig): Promise<void> {
       ? { tokenLifetimeSeconds: config.tokenLifetimeSeconds }
       : {}),
   });
+  return emulator;
+}
+
+async function serve(config: EmulatorProcessConfig): Promise<void> {
+  const emulator = await startAppEmulator(config);
   // Fills make hundreds of thousands of requests: the request log would only grow.
   setInterval(() => emulator.clearRequests(), 5_000).unref();
   await answerParent({

@@ -16,8 +16,8 @@
  */
 import type { TokenCredential } from "@azure/core-auth";
 import { randomUUID } from "node:crypto";
-import { startEntraEmulator } from "../src/testing/index.js";
 import { answerParent, benchProcessConfig, forkBenchProcess } from "./bench-process.js";
+import { startAppEmulator } from "./emulator-process.js";
 import { sleep } from "./stats.js";
 import { createOurs, createPeer, createWrappedPeer, type BenchTarget } from "./subjects.js";
 
@@ -96,12 +96,7 @@ function credentialOf(
 }
 
 async function stampede(config: StampedeConfig): Promise<StampedeOutcome> {
-  const emulator = await startEntraEmulator({ tls: config.tls });
-  emulator.registerApplication({
-    clientId: config.clientId,
-    clientSecret: config.clientSecret,
-    tenants: "*",
-  });
+  const emulator = await startAppEmulator(config);
   emulator.setLatency(config.latencyMs);
   const target: BenchTarget = {
     authorityHost: emulator.authorityHost,
