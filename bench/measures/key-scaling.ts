@@ -39,7 +39,7 @@ const SIZES = {
     rounds: 15,
     roundMs: 40,
     warmupCalls: 100_000,
-    fillBudgetMs: 150_000,
+    fillBudgetMs: 300_000,
     peerFillBudgetMs: 40_000,
   },
 } as const;
