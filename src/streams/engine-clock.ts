@@ -35,7 +35,7 @@ export function monotonicNow(): number {
 }
 
 /**
- * How many reads of {@link turnNow} one event-loop turn serves from its first: a turn that
+ * How many reads of a {@link turnClock} one event-loop turn serves from its first: a turn that
  * runs long (a synchronous loop of cache hits, a long chain of awaited ones) still sees
  * time move within this many hits.
  */
