@@ -39,8 +39,6 @@ export interface Cycle {
 /** The registry's state for one key. */
 export interface Entry<K extends TokenKey> {
   readonly key: K;
-  /** The registry's own map: a key object used with two registries holds the slot of one. */
-  readonly owner: object;
   /** The key in the shared cache, or `undefined` when this key is not shared. */
   readonly sharedKey: string | undefined;
   /** Where the registry's {@link HitTable} keeps this key's cache hit (`NO_SLOT` for claims). */
@@ -107,13 +105,11 @@ export function closedError(): CredentialUnavailableError {
 
 export function newEntry<K extends TokenKey>(
   key: K,
-  owner: object,
   sharedKey: string | undefined,
   slot: number,
 ): Entry<K> {
   return {
     key,
-    owner,
     sharedKey,
     slot,
     token: undefined,
@@ -129,18 +125,6 @@ export function newEntry<K extends TokenKey>(
     refreshTimer: undefined,
   };
 }
-
-/**
- * Where a key object keeps the entry it was last looked up for, so the `get` fast path reads
- * a property instead of hashing the key's id into the registry's map: with 100,000 keys read
- * round-robin, that second table lookup (a cache miss on the id string, the table and the
- * entry) cost as much again as the caller's own lookup. Entries the registry forgets drop
- * their cached promise, so a stale slot only sends its key to the slow path.
- */
-export const ENTRY_SLOT: unique symbol = Symbol("rx-identity.registry-entry");
-
-/** A key object as the registry annotates it. */
-export type SlottedKey<K extends TokenKey> = K & { [ENTRY_SLOT]?: Entry<K> };
 
 export function connectionCount(entry: Entry<TokenKey>): number {
   return entry.connections?.size ?? 0;

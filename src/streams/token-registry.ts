@@ -15,7 +15,6 @@ import { resolveRefreshPolicy, type RefreshPolicyOptions } from "./refresh-polic
 import {
   closedError,
   connectionCount,
-  ENTRY_SLOT,
   hasUsableToken,
   newEntry,
   noop,
@@ -24,7 +23,6 @@ import {
   type Cycle,
   type Entry,
   type RegistryContext,
-  type SlottedKey,
 } from "./registry-state.js";
 import { engineClocks } from "./engine-clock.js";
 import { createSharedAcquisition } from "./shared-acquisition.js";
@@ -74,7 +72,7 @@ const SWEEP_PER_INSERT = 4;
 /**
  * Creates the keyed, single-flight, self-refreshing token registry (see DESIGN.md
  * "Semantics"): one shared token stream per key, a `get` fast path that answers from memory
- * with a Map lookup and a clock read, background refresh while a stream is subscribed,
+ * with a Map lookup and the hit table (hit-table.ts), background refresh while a stream is subscribed,
  * retries with backoff and jitter that never outlive the current token, and `close()`.
  *
  * @example
@@ -175,17 +173,14 @@ export function createTokenRegistry<K extends TokenKey>(
         // Re-insert to mark it most recently used (Map keeps insertion order).
         map.delete(key.id);
         map.set(key.id, entry);
-      } else {
-        remember(key, entry);
       }
       return entry;
     }
     // Before the new entry is in the map: it holds nothing yet, and must not be swept.
     if (map === entries) sweep();
     const sharedKey = key.shortLived === true ? undefined : shared?.keyOf(key);
-    entry = newEntry(key, entries, sharedKey, map === entries ? hits.allocate() : NO_SLOT);
+    entry = newEntry(key, sharedKey, map === entries ? hits.allocate() : NO_SLOT);
     map.set(key.id, entry);
-    if (map === entries) remember(key, entry);
     if (sharedKey !== undefined) shared?.track(entry, sharedKey);
     if (map === shortLived && map.size > maxShortLived && !evictIdleShortLived(entry)) {
       // Every remembered claims key is busy. Evicting a busy one would let its next caller
@@ -197,12 +192,6 @@ export function createTokenRegistry<K extends TokenKey>(
       );
     }
     return entry;
-  }
-
-  /** Puts `entry` in the slot of the key object the fast path will be called with. */
-  function remember(key: K, entry: Entry<K>): void {
-    const slotted = key as SlottedKey<K>;
-    if (slotted[ENTRY_SLOT] !== entry && Object.isExtensible(key)) slotted[ENTRY_SLOT] = entry;
   }
 
   /** Forgets the least recently used idle claims key but `added`; false when all are busy. */
@@ -237,7 +226,7 @@ export function createTokenRegistry<K extends TokenKey>(
 
   /** What forgetting an entry also drops: its shared-cache watch, the caller's memo. */
   function forgotten(entry: Entry<K>): void {
-    // A key object may still hold this entry in its slot: send it to the slow path.
+    // Whoever still holds this entry (a cycle's callback) finds no token in it.
     entry.resolved = undefined;
     hits.clear(entry.slot);
     if (entry.sharedKey !== undefined) shared?.untrack(entry, entry.sharedKey);
@@ -341,7 +330,7 @@ export function createTokenRegistry<K extends TokenKey>(
     }
     const now = scheduler.now();
     if (key.shortLived !== true && hasUsableToken(entry, now)) {
-      // A key object whose slot was not set yet may come here with a fresh token.
+      // A usable token past its refresh time (or a hit the turn's clock had not seen yet).
       const due = now >= entry.refreshAt && now >= entry.blockedUntil;
       if (due && entry.cycle === undefined) cycles.start(entry);
       return entry.resolved as Promise<AccessToken>;
@@ -375,19 +364,12 @@ export function createTokenRegistry<K extends TokenKey>(
 
   return {
     get(key, getOptions) {
-      // The fast path: a property read and the turn's clock, no allocation.
+      // A cache hit through the hit table, as `hit()`: no allocation.
       const signal = getOptions?.signal;
-      if (key.shortLived !== true) {
-        const entry = (key as SlottedKey<K>)[ENTRY_SLOT];
-        if (
-          entry !== undefined &&
-          entry.owner === entries &&
-          entry.resolved !== undefined &&
-          hitNow() < entry.refreshAt &&
-          signal?.aborted !== true
-        ) {
-          return entry.resolved;
-        }
+      if (key.shortLived !== true && signal?.aborted !== true) {
+        const entry = entries.get(key.id);
+        const hit = entry === undefined ? undefined : hits.hit(entry.slot, hitNow());
+        if (hit !== undefined) return hit;
       }
       return slowGet(key, signal, getOptions?.callerContext);
     },
