@@ -263,7 +263,7 @@ export function toCredentialEvent(
         type: "token-served-stale",
         expiresOnTimestamp: event.expiresOnTimestamp,
         usableUntil: event.usableUntil,
-        failure: summarizeFailure(event.error, true),
+        failure: summarizeFailure(event.error, event.transient),
       };
     case "token-expired":
       return { ...base, type: "token-expired", failure: summarizeFailure(event.error, true) };

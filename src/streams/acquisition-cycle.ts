@@ -288,6 +288,7 @@ export function createAcquisitionCycles<K extends TokenKey>(
           expiresOnTimestamp: entry.token.expiresOnTimestamp,
           usableUntil: Math.floor(toWallClock(context, entry.usableUntil)),
           error,
+          transient: failure.transient,
         });
       }
     };

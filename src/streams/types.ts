@@ -95,6 +95,8 @@ export type RegistryEvent<K extends TokenKey = TokenKey> =
       readonly expiresOnTimestamp: number;
       readonly usableUntil: number;
       readonly error: unknown;
+      /** Whether `error` is transient (a refusal, such as a wrong secret, is not). */
+      readonly transient: boolean;
     }
   /**
    * The token stream subscribers hold expired while retries go on: they got `error`, the

@@ -238,7 +238,10 @@ describe("credential.status()", () => {
       error: "invalid_client",
       aadstsCodes: [7000222],
     });
-    expect(events.filter((event) => event.type === "token-served-stale")).toHaveLength(1);
+    const stale = events.filter((event) => event.type === "token-served-stale");
+    expect(stale).toHaveLength(1);
+    // A refusal, not an outage: the event says so (it said "transient" for every failure).
+    expect(stale[0]).toMatchObject({ failure: { transient: false, error: "invalid_client" } });
   });
 
   it("lists a key while its first request is in flight, and not once the engine forgot it", async () => {
