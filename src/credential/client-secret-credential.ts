@@ -186,7 +186,6 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
       scheduler,
       policy: options.refresh,
       authorityHost,
-      hasStore: store !== undefined,
       scopeAttribute: options.telemetry?.scopeAttribute,
       sharedCache:
         store === undefined ? undefined : sharedCacheOf(store, { authorityHost, clientId }),

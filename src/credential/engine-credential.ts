@@ -48,8 +48,6 @@ export interface EngineCredentialOptions {
    * @default undefined (spans without them: a wrapped credential asks whom it asks)
    */
   readonly authorityHost?: string | undefined;
-  /** Whether tokens are shared through a store (`status().tokenStore`). */
-  readonly hasStore: boolean;
   /** @default false (see `CredentialTelemetryOptions.scopeAttribute`) */
   readonly scopeAttribute?: boolean | undefined;
   /** @default undefined (tokens live in memory) */
@@ -79,7 +77,6 @@ function internalized(text: string): string {
  *   acquire: (key, signal) => fetchToken(key, signal),
  *   classify: classifySourceFailure,
  *   scheduler: unrefScheduler,
- *   hasStore: false,
  * });
  * const token = await engine.getToken("https://vault.azure.net/.default");
  * await engine.close();
@@ -111,7 +108,8 @@ export class EngineCredential {
     this.#observation = createCredentialObservation({
       scheduler,
       authorityHost: options.authorityHost,
-      hasStore: options.hasStore,
+      // Tokens are shared through a store exactly when there is a shared cache.
+      hasStore: options.sharedCache !== undefined,
       keys: () => this.#registry.status(),
       scopeAttribute: options.scopeAttribute,
     });

@@ -250,7 +250,6 @@ class EngineBackedCredential implements ReactiveCredential {
       classify: (error) => classifySourceFailure(error),
       scheduler,
       policy: options.refresh,
-      hasStore: store !== undefined,
       sharedCache:
         store === undefined || options.credentialId === undefined
           ? undefined
