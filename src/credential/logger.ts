@@ -1,11 +1,6 @@
 import { createClientLogger, getLogLevel, type AzureLogger } from "@azure/logger";
 import { LogLevel } from "@azure/msal-node";
-import {
-  summarizeFailure,
-  type CredentialEvent,
-  type CredentialEventKey,
-  type FailureSummary,
-} from "./events.js";
+import type { CredentialEvent, CredentialEventKey, FailureSummary } from "./events.js";
 
 /**
  * Logging through `@azure/logger`, the Azure SDK convention: enable it with
@@ -56,18 +51,6 @@ export function formatFailure(failure: FailureSummary): string {
   return parts.join(" ");
 }
 
-/**
- * A short summary of a failure for one log line (see {@link formatFailure}).
- *
- * @example
- * ```ts
- * logger.info(`store failed: ${describeFailure(error)}`);
- * ```
- */
-export function describeFailure(error: unknown): string {
-  return formatFailure(summarizeFailure(error, false));
-}
-
 /** The key of an event on a log line: tenant, scopes, and the CAE and claims flags. */
 function keyOf(event: CredentialEventKey): string {
   return `tenant=${event.tenantId} scopes=${event.scopes.join(",")}${event.enableCae ? " cae" : ""}${event.hasClaims ? " claims" : ""}`;
@@ -76,8 +59,9 @@ function keyOf(event: CredentialEventKey): string {
 const iso = (time: number): string => new Date(time).toISOString();
 
 /**
- * Logs one credential event: acquisitions, failures and the store at info (an unavailable
- * store at warning), the rest at verbose. The credential subscribes it to its own
+ * Logs one credential event: acquisitions, failures, tokens from the store, the store back
+ * and secret rotations at info; a token served stale or expired and an unavailable store at
+ * warning; attempts started and forgotten keys at verbose. The credential subscribes it to its own
  * `events$`: the log is one reader of the events, not a second source.
  *
  * @example

@@ -2,7 +2,7 @@ import { AzureLogger, setLogLevel } from "@azure/logger";
 import { LogLevel } from "@azure/msal-node";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  describeFailure,
+  formatFailure,
   logCredentialEvent,
   msalLoggerCallback,
   redactToken,
@@ -61,7 +61,7 @@ describe("logging", () => {
       failure: summarizeFailure(error, false),
       retryInMs: undefined,
     });
-    expect(describeFailure(error)).toContain("AADSTS7000215");
+    expect(formatFailure(summarizeFailure(error, false))).toContain("AADSTS7000215");
     expect(capture.lines.join("\n")).toMatch(
       /acquisition failed tenant=contoso scopes=https:\/\/storage.azure.com\/.default attempt=0 transient=false .*AADSTS7000215.*correlationId=corr-9/,
     );

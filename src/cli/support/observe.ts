@@ -70,6 +70,7 @@ export function formatEvent(event: CredentialEvent, now: number): string | undef
  */
 export function formatStatus(status: CredentialStatus): string[] {
   const now = status.at;
+  const store = status.tokenStore === "none" ? "" : `, token store ${status.tokenStore}`;
   return status.keys.map((key) => {
     const parts = [
       key.usableUntil === undefined || key.usableUntil <= now
@@ -84,7 +85,6 @@ export function formatStatus(status: CredentialStatus): string[] {
         `refresh failed ${key.consecutiveFailures} time${key.consecutiveFailures === 1 ? "" : "s"} (${failureText(key.lastFailure)})`,
       );
     }
-    const store = status.tokenStore === "none" ? "" : `, token store ${status.tokenStore}`;
     return `status ${key.scopes.join(" ")}${key.enableCae ? " (cae)" : ""}: ${parts.join(", ")}${store}`;
   });
 }
