@@ -3,7 +3,7 @@
  * (`bench/child.ts`) tell each other over the IPC channel.
  */
 
-/** How big a run is. `quick` must finish in under a minute; `full` in a few minutes. */
+/** How big a run is. `quick` finishes in about 2 minutes; `full` in about 25. */
 export type BenchMode = "quick" | "full";
 
 /** The parent's instructions to the child. */

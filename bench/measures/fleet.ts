@@ -9,7 +9,7 @@ import { measureFleet, type FleetRun } from "../fleet.js";
 
 export const fleet: Measure = {
   id: "fleet",
-  // Two runs of 8 processes take about 30 s even at the quick size: `--only=fleet --quick`.
+  // Three runs of 8 processes take about 45 s even at the quick size: `--only=fleet --quick`.
   fullOnly: true,
   async run(context: MeasureContext): Promise<MeasureOutput> {
     const quick = context.mode === "quick";

@@ -217,7 +217,7 @@ async function measure(
     }
     if (isLast && context.mode === "quick" && wanted < 100_000) {
       notes.push(
-        `--quick stops at ${keysText(wanted)} to stay under a minute; the full run goes to 100,000`,
+        `--quick stops at ${keysText(wanted)} to stay short; the full run goes to 100,000`,
       );
     }
     if (isLast && level.keys < wanted) {
