@@ -97,9 +97,9 @@ describe("single-flight and cache", () => {
     const callers = Array.from({ length: 10_000 }, () => credential.getToken(scope));
     await clock.advance(30);
     const tokens = await Promise.all(callers);
+    expect(source.calls).toHaveLength(1);
     const hit = await credential.getToken(scope);
 
-    expect(source.calls).toHaveLength(1);
     expect(new Set(tokens.map((token) => token.token))).toEqual(new Set(["token-1"]));
     expect(hit.token).toBe("token-1");
     expect(source.calls).toHaveLength(1);

@@ -120,7 +120,7 @@ test("a master killed during a refresh cycle: no process loses a token, and once
   await Promise.race(
     fleet.map((child) => child.until((c) => scopes.some((scope) => c.tokens(scope).length >= 4))),
   );
-  await cluster.nodes.find((node) => node === victim)!.kill();
+  await victim.kill();
   const killedAt = snapshot();
   await cluster.healthy();
   await tokensBeyond(snapshot(), 2);
