@@ -20,12 +20,7 @@ import type { Measure, MeasureContext, MeasureOutput } from "../measure.js";
 import { freshTarget } from "../measure.js";
 import { median } from "../stats.js";
 import { createOurs, createPeer, PEER_NAME, scopeOf } from "../subjects.js";
-import { CACHE_HIT_MAX_US, interleavedRounds } from "./cache-hit.js";
-
-const SIZES = {
-  quick: { rounds: 9, roundMs: 25, warmupCalls: 20_000 },
-  full: { rounds: 31, roundMs: 60, warmupCalls: 200_000 },
-} as const;
+import { CACHE_HIT_MAX_US, CACHE_HIT_SIZES, interleavedRounds } from "./cache-hit.js";
 
 /** The number of metric points and spans exported so far. */
 async function exported(
@@ -48,7 +43,7 @@ async function exported(
 export const cacheHitOtel: Measure = {
   id: "cache-hit-otel",
   async run(context: MeasureContext): Promise<MeasureOutput> {
-    const sizes = SIZES[context.mode];
+    const sizes = CACHE_HIT_SIZES[context.mode];
     const spanExporter = new InMemorySpanExporter();
     const tracerProvider = new BasicTracerProvider({
       spanProcessors: [new SimpleSpanProcessor(spanExporter)],

@@ -8,8 +8,8 @@ import { freshTarget } from "../measure.js";
 import { callsForRound, collectGarbage, median, timeAwaitedCalls } from "../stats.js";
 import { createOurs, createPeer, PEER_NAME, scopeOf } from "../subjects.js";
 
-/** Rounds per side and the wall time each round aims at. */
-const SIZES = {
+/** Rounds per side and the wall time each round aims at (every cache-hit measure's). */
+export const CACHE_HIT_SIZES = {
   quick: { rounds: 9, roundMs: 25, warmupCalls: 20_000 },
   full: { rounds: 31, roundMs: 60, warmupCalls: 200_000 },
 } as const;
@@ -56,7 +56,7 @@ export async function interleavedRounds(
 export const cacheHit: Measure = {
   id: "cache-hit",
   async run(context: MeasureContext): Promise<MeasureOutput> {
-    const sizes = SIZES[context.mode];
+    const sizes = CACHE_HIT_SIZES[context.mode];
     const target = freshTarget(context);
     const scope = scopeOf("cache-hit", 0);
     const ours = createOurs(target);

@@ -8,14 +8,8 @@ import type { Measure, MeasureContext, MeasureOutput } from "../measure.js";
 import { freshTarget } from "../measure.js";
 import { median } from "../stats.js";
 import { createPeer, createWrappedPeer, PEER_NAME, scopeOf } from "../subjects.js";
-import { CACHE_HIT_MAX_US, interleavedRounds } from "./cache-hit.js";
+import { CACHE_HIT_MAX_US, CACHE_HIT_SIZES, interleavedRounds } from "./cache-hit.js";
 import { CALLS, LATENCY_MS, PEER_CALLS, stampede } from "./stampede.js";
-
-/** Rounds per side and the wall time each round aims at, as in `cache-hit`. */
-const SIZES = {
-  quick: { rounds: 9, roundMs: 25, warmupCalls: 20_000 },
-  full: { rounds: 31, roundMs: 60, warmupCalls: 200_000 },
-} as const;
 
 const WRAPPED = `reactiveCredential(${PEER_NAME})`;
 
@@ -29,7 +23,7 @@ async function coldCallers(context: MeasureContext) {
 }
 
 async function cacheHits(context: MeasureContext) {
-  const sizes = SIZES[context.mode];
+  const sizes = CACHE_HIT_SIZES[context.mode];
   const target = freshTarget(context);
   const scope = scopeOf("wrapped-cache-hit", 0);
   const wrapped = createWrappedPeer(target);
