@@ -56,12 +56,15 @@ export interface EngineCredentialOptions {
   readonly leaseTtlMs?: number | undefined;
 }
 
-/** The same text as one flat (sequential) string, whatever the shape of `text` in V8. */
-function flatCopy(text: string): string {
-  return JSON.parse(JSON.stringify(text)) as string;
-}
-
-/** The internalised copy of `text` (property names are internalised). */
+/**
+ * The internalised copy of `text` (property names are internalised): one flat (sequential)
+ * string, whatever the shape of `text` in V8 (a caller's string built per call as
+ * `${resource}/.default` is a tree of concatenations, which a key would otherwise keep, and a
+ * slice keeps its whole parent). V8 also turns `text` itself into a reference to that copy
+ * (a ThinString, which its GC then short-cuts), so a caller that keeps its scope strings
+ * hands the memo the very string it holds, and the Map compares pointers, not characters: at
+ * 10,000 keys read round-robin, that halved the cost of a hit (an engine detail, measured).
+ */
 function internalized(text: string): string {
   return Object.keys({ [text]: 0 })[0] ?? text;
 }
@@ -90,14 +93,14 @@ export class EngineCredential {
   readonly #keyTenant: string;
   readonly #resolveTenant: (requested: string | undefined) => string;
   /**
-   * The registry's hit slots of validated keys by scope string (plain and CAE), for the cache
-   * hit: one Map lookup of a small integer, then two reads of the registry's dense arrays, as
-   * close to a bare `Map` as a hit can be (issue #12). An entry goes when the registry
-   * forgets its key, so the memo follows the live keys (a fixed bound thrashes once more
-   * scopes than it holds are in use, and every call then validates again).
+   * The cache hits of the default tenant's single-scope keys by scope string (plain and
+   * CAE): the promises the registry tells of (`onHit`), valid while `hitsCurrent()` is. A hit
+   * is a bare `Map` lookup and one comparison with the earliest refresh time (issue #12). An
+   * entry goes when its key's hit does (refresh due, failure, key forgotten), so the memo
+   * follows the live keys (a fixed bound thrashes once more scopes than it holds are in use).
    */
-  readonly #plainKeys = new Map<string, number>();
-  readonly #caeKeys = new Map<string, number>();
+  readonly #plainKeys = new Map<string, Promise<AccessToken>>();
+  readonly #caeKeys = new Map<string, Promise<AccessToken>>();
   #closed = false;
 
   constructor(options: EngineCredentialOptions) {
@@ -121,7 +124,7 @@ export class EngineCredential {
       scheduler,
       policy: options.policy,
       onEvent: this.#observation.onRegistryEvent,
-      onForget: (key) => this.#forgetMemoised(key),
+      onHit: (key, promise) => this.#onHit(key, promise),
       sharedCache: options.sharedCache,
       leaseTtlMs: options.leaseTtlMs,
     });
@@ -134,13 +137,22 @@ export class EngineCredential {
    */
   getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken> {
     // The cache hit: a settled promise at once. A hit makes no request, so the signal (if
-    // not aborted), the timeout and the caller's tracing context have nothing to act on.
-    const memo = typeof scopes === "string" ? this.#hitMemo(options) : undefined;
-    if (memo !== undefined) {
-      const slot = memo.get(scopes as string);
-      const hit = slot === undefined ? undefined : this.#registry.hit(slot);
-      if (hit !== undefined) return hit;
+    // not aborted), the timeout and the caller's tracing context have nothing to act on. It
+    // is kept apart from the slow path, so that it is all that inlines into the caller: at
+    // 10,000 keys read round-robin, one getToken holding both cost about 1.25x this one.
+    if (typeof scopes === "string") {
+      const memo = options === undefined ? this.#plainKeys : this.#hitMemo(options);
+      const hit = memo?.get(scopes);
+      // When a refresh time passed, the registry first withdraws what is due: look again.
+      if (hit !== undefined && (this.#registry.hitsCurrent() || memo?.get(scopes) === hit)) {
+        return hit;
+      }
     }
+    return this.#getTokenAfresh(scopes, options);
+  }
+
+  /** `getToken` past the cache hit: validation, the key, one shared acquisition. */
+  #getTokenAfresh(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken> {
     let key: CredentialKey;
     try {
       key = this.#keyFor(scopes, options);
@@ -157,7 +169,6 @@ export class EngineCredential {
       abortSignal === undefined && (timeout === undefined || timeout <= 0)
         ? this.#registry.get(key, callerContext === undefined ? undefined : { callerContext })
         : this.#getWithSignal(key, abortSignal, timeout, callerContext);
-    if (memo !== undefined) this.#memoise(memo, scopes as string, key);
     // Not a cache hit: awaited by a caller who may have no token yet, so the process must
     // wait for it (the process-lifetime rule, keep-alive.ts).
     return whileAwaited(pending);
@@ -201,12 +212,13 @@ export class EngineCredential {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // No hit once close() was called (onHit tells nothing more either).
+    this.#plainKeys.clear();
+    this.#caeKeys.clear();
     try {
       await this.#registry.close();
     } finally {
       this.#observation.close();
-      this.#plainKeys.clear();
-      this.#caeKeys.clear();
     }
   }
 
@@ -214,7 +226,7 @@ export class EngineCredential {
    * The memo a call with these options may hit: the default tenant, no claims, no aborted
    * signal; `undefined` for any other call.
    */
-  #hitMemo(options: GetTokenOptions | undefined): Map<string, number> | undefined {
+  #hitMemo(options: GetTokenOptions | undefined): Map<string, Promise<AccessToken>> | undefined {
     if (options === undefined) return this.#plainKeys;
     if (
       options.tenantId !== undefined ||
@@ -227,20 +239,17 @@ export class EngineCredential {
   }
 
   /**
-   * Memoises the hit slot of `key` under `scope`, once a `get` made its entry. Only a scope
-   * already in its canonical form is memoised (" x" and "x" are one key, and forgetting the
-   * key must find it).
+   * Keeps or drops the hit of `key` under its scope, for the keys a hit can serve: the
+   * default tenant's, one scope, no claims. The scope is the key's canonical one (" x" and
+   * "x" are one key): a caller passing another spelling goes through the slow path.
    */
-  #memoise(memo: Map<string, number>, scope: string, key: CredentialKey): void {
-    if (this.#closed || key.scopes[0] !== scope) return;
-    const slot = this.#registry.hitSlot(key);
-    if (slot === undefined || memo.get(scope) === slot) return;
-    // Under the internalised copy of the string, which is flat (never a caller's
-    // concatenation, nor a slice keeping a larger string alive). V8 also turns the caller's
-    // string into a reference to that copy (a ThinString), so a caller that keeps its scope
-    // strings compares pointers on its next lookups, not characters: at 10,000 keys read
-    // round-robin, that halved the cost of a hit (a cache miss on the memo's own copy).
-    memo.set(internalized(scope), slot);
+  #onHit(key: CredentialKey, promise: Promise<AccessToken> | undefined): void {
+    const [scope] = key.scopes;
+    if (key.shortLived || key.scopes.length !== 1 || scope === undefined) return;
+    if (key.tenant !== this.#keyTenant) return;
+    const memo = key.enableCae ? this.#caeKeys : this.#plainKeys;
+    if (promise === undefined) memo.delete(scope);
+    else if (!this.#closed) memo.set(internalized(scope), promise);
   }
 
   #keyFor(scopes: string | string[], options: TokenStreamOptions | undefined): CredentialKey {
@@ -250,24 +259,14 @@ export class EngineCredential {
       (options === undefined ||
         (options.tenantId === undefined && (options.claims === undefined || options.claims === "")))
     ) {
-      // A flat copy of the caller's string: one built per call (`${resource}/.default`) is a
-      // tree of concatenated strings, which the key (and so the registry entry) would keep.
-      const flat = flatCopy(scopes);
+      // The internalised copy of the caller's string, which the key (and so the memo) keeps.
+      const flat = internalized(scopes);
       return deriveKey(this.#defaultTenant, validateScopes(flat), undefined, enableCae);
     }
     const validScopes = validateScopes(scopes);
     const claims = validateClaims(options?.claims);
     const tenant = this.#resolveTenant(options?.tenantId);
     return deriveKey(tenant, validScopes, claims, enableCae);
-  }
-
-  /** Drops the memo entry of a key the registry forgot (its slot goes to another key). */
-  #forgetMemoised(key: CredentialKey): void {
-    const [scope] = key.scopes;
-    if (key.shortLived || key.scopes.length !== 1 || scope === undefined) return;
-    if (key.tenant !== this.#keyTenant) return;
-    // Only this key's entry can be in the memo under its scope: one entry per key at a time.
-    (key.enableCae ? this.#caeKeys : this.#plainKeys).delete(scope);
   }
 
   async #getWithSignal(

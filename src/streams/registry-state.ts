@@ -92,7 +92,7 @@ export interface RegistryContext<K extends TokenKey> {
   /** Whether `close()` was called. */
   readonly isClosed: () => boolean;
   /** What the cache hits read: kept in step with every entry's `resolved` and `refreshAt`. */
-  readonly hits: HitTable;
+  readonly hits: HitTable<K>;
 }
 
 export const noop = (): void => undefined;

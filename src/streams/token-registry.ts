@@ -72,7 +72,8 @@ const SWEEP_PER_INSERT = 4;
 /**
  * Creates the keyed, single-flight, self-refreshing token registry (see DESIGN.md
  * "Semantics"): one shared token stream per key, a `get` fast path that answers from memory
- * with a Map lookup and the hit table (hit-table.ts), background refresh while a stream is subscribed,
+ * with a Map lookup and the hit table (hit-table.ts), which also keeps a caller's memo of
+ * hits told (`onHit`, `hitsCurrent`), background refresh while a stream is subscribed,
  * retries with backoff and jitter that never outlive the current token, and `close()`.
  *
  * @example
@@ -150,7 +151,7 @@ export function createTokenRegistry<K extends TokenKey>(
       }
     },
     isClosed: () => closed,
-    hits: new HitTable(),
+    hits: new HitTable<K>(options.onHit, hitNow),
   };
   const { hits } = context;
   const shared =
@@ -179,7 +180,7 @@ export function createTokenRegistry<K extends TokenKey>(
     // Before the new entry is in the map: it holds nothing yet, and must not be swept.
     if (map === entries) sweep();
     const sharedKey = key.shortLived === true ? undefined : shared?.keyOf(key);
-    entry = newEntry(key, sharedKey, map === entries ? hits.allocate() : NO_SLOT);
+    entry = newEntry(key, sharedKey, map === entries ? hits.allocate(key) : NO_SLOT);
     map.set(key.id, entry);
     if (sharedKey !== undefined) shared?.track(entry, sharedKey);
     if (map === shortLived && map.size > maxShortLived && !evictIdleShortLived(entry)) {
@@ -364,7 +365,7 @@ export function createTokenRegistry<K extends TokenKey>(
 
   return {
     get(key, getOptions) {
-      // A cache hit through the hit table, as `hit()`: no allocation.
+      // A cache hit through the hit table: no allocation.
       const signal = getOptions?.signal;
       if (key.shortLived !== true && signal?.aborted !== true) {
         const entry = entries.get(key.id);
@@ -374,12 +375,8 @@ export function createTokenRegistry<K extends TokenKey>(
       return slowGet(key, signal, getOptions?.callerContext);
     },
 
-    hitSlot(key) {
-      return key.shortLived === true ? undefined : entries.get(key.id)?.slot;
-    },
-
-    hit(slot) {
-      return hits.hit(slot, hitNow());
+    hitsCurrent() {
+      return hits.current(hitNow());
     },
 
     status() {

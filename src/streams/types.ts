@@ -172,25 +172,20 @@ export interface TokenRegistry<K extends TokenKey> {
     },
   ): Promise<AccessToken>;
   /**
-   * Where `key`'s cache hit is kept, once a `get` or `stream` made its entry: a small integer
-   * for {@link hit}, which the caller may keep (in a memo from its own input to slots, say)
-   * until `onForget` tells it the key was forgotten; the slot may then be given to another
-   * key. `undefined` for a key with no entry, and for claims keys.
-   */
-  hitSlot(key: K): number | undefined;
-  /**
-   * The cache hit of `get(key)` alone, for the slot of `key`: its promise (already fulfilled
-   * with the token) when `get` would hand it back at once with nothing else to do, else
-   * `undefined` (then call `get`). Two reads of dense arrays, no Map lookup, no allocation;
-   * in real time it reads the event-loop turn's clock (`engine-clock.ts`), not the system's.
+   * Whether every hit given to `onHit` (and not withdrawn since) is still what `get` would
+   * hand back at once with nothing else to do. When not, the registry first withdraws those
+   * whose refresh time passed (`onHit(key, undefined)`), so the caller may look in its memo
+   * again: what is still there is current. One comparison with the earliest refresh time of
+   * all hits, no allocation; in real time on the event-loop turn's clock (`engine-clock.ts`).
    *
    * @example
    * ```ts
-   * const slot = registry.hitSlot(key);
-   * const token = (slot === undefined ? undefined : registry.hit(slot)) ?? registry.get(key);
+   * const hit = memo.get(scope);
+   * if (hit !== undefined && (registry.hitsCurrent() || memo.get(scope) === hit)) return hit;
+   * return registry.get(keyOf(scope));
    * ```
    */
-  hit(slot: number): Promise<AccessToken> | undefined;
+  hitsCurrent(): boolean;
   /**
    * Ends the back-off after permanent refusals: every key that holds a usable token whose
    * last refresh was refused permanently (for `ClientSecretCredential`, `invalid_client`) is
@@ -285,6 +280,14 @@ export interface TokenRegistryOptions<K extends TokenKey> {
    * @default undefined
    */
   readonly onForget?: ((key: K) => void) | undefined;
+  /**
+   * Called when a long-lived key's cache hit appears (`promise`, fulfilled with its new
+   * token) or goes (`undefined`: its refresh is due, it failed, or the key was forgotten), so
+   * that the caller may hand the promise back itself (a memo from scope strings to promises)
+   * while {@link TokenRegistry.hitsCurrent} is true. A throwing callback is ignored.
+   * @default undefined (no memo is told, and none needs the registry's heap of deadlines)
+   */
+  readonly onHit?: ((key: K, promise: Promise<AccessToken> | undefined) => void) | undefined;
   /**
    * Tokens shared with restarts and with other processes (persistent file cache, Redis
    * fleet): read on cold start and before each acquisition, written after it; with a lease,
