@@ -147,7 +147,9 @@ export class ClientSecretCredential implements TokenCredential, AsyncDisposable 
       timeoutMs: secretTimeoutMs,
       // A refused secret's back-off ends with a new one: keys still holding a token whose
       // refresh was refused are refreshed at once with it (issue #13), not after 60 s.
-      // (The registry is not there yet if the Observable rotates while being subscribed.)
+      // (The engine is not there yet if the Observable rotates while it is being subscribed,
+      // inside this constructor: no token was asked for yet, and nobody can have subscribed
+      // to events$, so that rotation is neither evented nor logged.)
       // The event first: the refreshes it starts come after it in events$ and the log.
       onRotate: (next, previous) => {
         this.#engine?.onSecretRotated(next, previous);
