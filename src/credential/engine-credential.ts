@@ -226,8 +226,7 @@ export class EngineCredential {
    * The memo a call with these options may hit: the default tenant, no claims, no aborted
    * signal; `undefined` for any other call.
    */
-  #hitMemo(options: GetTokenOptions | undefined): Map<string, Promise<AccessToken>> | undefined {
-    if (options === undefined) return this.#plainKeys;
+  #hitMemo(options: GetTokenOptions): Map<string, Promise<AccessToken>> | undefined {
     if (
       options.tenantId !== undefined ||
       (options.claims !== undefined && options.claims !== "") ||

@@ -7,7 +7,7 @@
  * hits it was given, kept by a binary heap. So its hit touches what a bare `Map` of promises
  * touches, the string, the Map's table and the promise, and no per-key deadline (issue #12:
  * with 10,000 keys read round-robin, each further object a hit reads is a cache miss). A slot
- * is given back only once the registry told its caller the key was forgotten (`onForget`).
+ * is given to another key only once released, its hit withdrawn first.
  */
 import type { AccessToken } from "@azure/core-auth";
 

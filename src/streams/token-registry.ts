@@ -225,15 +225,13 @@ export function createTokenRegistry<K extends TokenKey>(
     );
   }
 
-  /** What forgetting an entry also drops: its shared-cache watch, the caller's memo. */
+  /** What forgetting an entry also drops: its hit (the caller's memo is told), its shared-cache watch. */
   function forgotten(entry: Entry<K>): void {
     // Whoever still holds this entry (a cycle's callback) finds no token in it.
     entry.resolved = undefined;
-    hits.clear(entry.slot);
+    hits.release(entry.slot);
     if (entry.sharedKey !== undefined) shared?.untrack(entry, entry.sharedKey);
     notifyForget(entry.key);
-    // Only now that the caller dropped what it kept of this key (its hit slot, say).
-    hits.release(entry.slot);
   }
 
   function notifyForget(key: K): void {
@@ -316,7 +314,8 @@ export function createTokenRegistry<K extends TokenKey>(
   ): Promise<AccessToken> {
     if (closed) return Promise.reject(closedError());
     if (signal?.aborted === true) {
-      // The caller may have memoised this key for this call: it must not outlive the call.
+      // A caller that keeps something per key as it calls (onForget's reason to be) learns
+      // that this key holds nothing.
       if (!(key.shortLived === true ? shortLived : entries).has(key.id)) notifyForget(key);
       return Promise.reject(
         new AbortError("The request for a token was aborted by its abortSignal."),

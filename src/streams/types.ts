@@ -275,7 +275,7 @@ export interface TokenRegistryOptions<K extends TokenKey> {
   /**
    * Called when the registry forgets a key: it holds nothing for it any longer (no usable
    * token, no acquisition in flight, no subscriber), so whatever the caller keeps per key
-   * (a memo from scope strings to keys) can follow the live keys. A later request for the
+   * (state per tenant or per scope, say) can follow the live keys. A later request for the
    * key starts afresh.
    * @default undefined
    */
